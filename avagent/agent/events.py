@@ -1,0 +1,235 @@
+"""Events: what the stages tell each other and the outside world.
+
+Every event is a frozen, slotted dataclass with ``t`` (media time in seconds from the start of the
+input) and ``t_capture`` (the monotonic instant of the sound or image that caused it). ``to_dict``
+gives the JSON event contract of docs/events.md; fields marked ``json=False`` (raw audio) stay
+inside the process. Control events (``control = True``) overtake queued data on every stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+_INTERNAL = {"json": False}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of all events; ``type`` is the snake_case name in the JSON contract."""
+
+    type: ClassVar[str] = "event"
+    control: ClassVar[bool] = False
+
+    t: float
+    t_capture: float = field(default_factory=time.monotonic, metadata=_INTERNAL)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as a JSON-ready dict: ``type`` first, then ``t``, then the event's own fields."""
+        out: dict[str, Any] = {"type": self.type}
+        for f in dataclasses.fields(self):
+            if f.metadata.get("json", True):
+                out[f.name] = _jsonable(getattr(self, f.name))
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return round(number, 4) if math.isfinite(number) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    return value
+
+
+# --- hearing -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechStarted(Event):
+    """The VAD found the onset of speech at ``t``."""
+
+    type: ClassVar[str] = "speech_started"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechEnded(Event):
+    """A speech segment ``[start, end]`` (media seconds) ended; ``t`` is when that became known."""
+
+    type: ClassVar[str] = "speech_ended"
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserTurn(Event):
+    """The user finished a turn: the speech in ``[start, end]`` and its 16 kHz mono audio."""
+
+    type: ClassVar[str] = "turn_ended"
+    turn: int
+    start: float
+    end: float
+    audio: np.ndarray = field(repr=False, metadata=_INTERNAL)
+    sample_rate: int = field(default=16000, metadata=_INTERNAL)
+    end_capture: float = field(default=0.0, metadata=_INTERNAL)
+    """Monotonic capture instant of the last speech sample: where turn latency is measured from."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transcript(Event):
+    """Recognised words; ``final`` is False for interim hypotheses."""
+
+    type: ClassVar[str] = "transcript"
+    text: str
+    final: bool = True
+    turn: int | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BargeIn(Event):
+    """The user started speaking while the agent was speaking: stop talking now."""
+
+    type: ClassVar[str] = "barge_in"
+    control: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PauseSpeaking(Event):
+    """The user may be cutting in: hold the agent's voice until it is clear whether they are."""
+
+    type: ClassVar[str] = "pause_speaking"
+    control: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumeSpeaking(Event):
+    """It was only a backchannel or a noise: the agent's voice carries on where it paused."""
+
+    type: ClassVar[str] = "resume_speaking"
+    control: ClassVar[bool] = True
+
+
+# --- acting --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCall(Event):
+    type: ClassVar[str] = "tool_call"
+    name: str
+    args: dict[str, Any]
+    turn: int | None = None
+    call_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolResult(Event):
+    type: ClassVar[str] = "tool_result"
+    name: str
+    ok: bool
+    result: str
+    turn: int | None = None
+    call_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Say(Event):
+    """The policy decided to say ``text``."""
+
+    type: ClassVar[str] = "say"
+    text: str
+    turn: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeakingStarted(Event):
+    """The first sample of an utterance reached the speaker."""
+
+    type: ClassVar[str] = "speaking_started"
+    text: str
+    turn: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeakingEnded(Event):
+    """An utterance finished playing, or was cut: ``played_s`` of ``total_s`` seconds were heard."""
+
+    type: ClassVar[str] = "speaking_ended"
+    text: str
+    interrupted: bool
+    played_s: float
+    total_s: float
+    turn: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopAll(Event):
+    """Emergency stop: every actuator halts, every utterance is cut."""
+
+    type: ClassVar[str] = "stop"
+    control: ClassVar[bool] = True
+    reason: str = ""
+
+
+# --- space and sight -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SoundDirection(Event):
+    type: ClassVar[str] = "sound_direction"
+    azimuth_deg: float
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Faces(Event):
+    type: ClassVar[str] = "faces"
+    faces: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActiveSpeaker(Event):
+    type: ClassVar[str] = "active_speaker"
+    face_id: int | None
+    azimuth_deg: float
+
+
+# --- health --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Error(Event):
+    """A stage failed on one item; the agent keeps running."""
+
+    type: ClassVar[str] = "error"
+    stage: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Overflow(Event):
+    """A bounded stream had to drop items (``dropped`` since the last report)."""
+
+    type: ClassVar[str] = "overflow"
+    stream: str
+    dropped: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnLatency(Event):
+    """How long each step of one turn took, in milliseconds from the end of the user's speech."""
+
+    type: ClassVar[str] = "latency"
+    turn: int
+    steps_ms: dict[str, float]

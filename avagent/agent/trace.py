@@ -1,0 +1,70 @@
+"""Turn tracing: how long each step of a turn took, from the end of the user's speech.
+
+The tracer watches the bus like any observer (no stage knows about it) and, when the first
+sample of a turn's answer is heard, publishes a ``latency`` event with the media-time delay of
+each step: transcript, first tool call, first ``say``, first audio out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from avagent.agent.bus import Bus
+from avagent.agent.events import Event, Say, SpeakingStarted, ToolCall, Transcript, TurnLatency, UserTurn
+
+
+@dataclass
+class _TurnTimes:
+    speech_end: float
+    t_capture: float
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+class TurnTracer:
+    """Publishes one ``latency`` event per answered turn; keeps them in ``completed``."""
+
+    name = "trace"
+    _STEPS = (
+        (Transcript, "transcript"),
+        (ToolCall, "tool_call"),
+        (Say, "say"),
+        (SpeakingStarted, "first_audio"),
+    )
+
+    def __init__(self, bus: Bus, *, keep: int = 64) -> None:
+        self._bus = bus
+        self._events = bus.subscribe(
+            UserTurn, Transcript, ToolCall, Say, SpeakingStarted, name="trace.events", maxsize=256
+        )
+        self._turns: dict[int, _TurnTimes] = {}
+        self._keep = keep
+        self.completed: list[TurnLatency] = []
+
+    async def run(self) -> None:
+        async for event in self._events:
+            latency = self.observe(event)
+            if latency is not None:
+                await self._bus.publish(latency)
+
+    def observe(self, event: Event) -> TurnLatency | None:
+        if isinstance(event, UserTurn):
+            self._turns[event.turn] = _TurnTimes(event.end, event.end_capture)
+            while len(self._turns) > self._keep:
+                self._turns.pop(next(iter(self._turns)))
+            return None
+        turn_id = getattr(event, "turn", None)
+        times = self._turns.get(turn_id) if isinstance(turn_id, int) else None
+        if times is None:
+            return None
+        for kind, step in self._STEPS:
+            if isinstance(event, kind) and step not in times.steps:
+                times.steps[step] = round((event.t - times.speech_end) * 1000.0, 1)
+        if isinstance(event, SpeakingStarted):
+            assert isinstance(turn_id, int)
+            del self._turns[turn_id]
+            latency = TurnLatency(
+                t=event.t, t_capture=times.t_capture, turn=turn_id, steps_ms=dict(times.steps)
+            )
+            self.completed.append(latency)
+            return latency
+        return None

@@ -1,0 +1,76 @@
+"""The speech-out stage: ``say`` events in, the agent's voice queued for the speaker.
+
+Text is cut into sentences and each is synthesised and queued as soon as it is ready, so the
+first sentence plays while the next is being made. Control events act at once, whatever the
+synthesiser is doing: ``barge_in`` and ``stop`` cancel the synthesis job and clear the speaker,
+``pause_speaking`` / ``resume_speaking`` hold and release it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import soxr
+
+from avagent.agent.bus import Bus
+from avagent.agent.events import BargeIn, Error, PauseSpeaking, ResumeSpeaking, Say, StopAll
+from avagent.agent.worker import Worker
+from avagent.io.playback import Playback, Utterance
+from avagent.io.tts.base import Synthesizer, split_sentences
+
+
+class SpeechOut:
+    """Speaks ``Say`` events through a synthesiser into a ``Playback``."""
+
+    name = "speech_out"
+
+    def __init__(self, bus: Bus, synthesizer: Synthesizer, playback: Playback) -> None:
+        self._bus = bus
+        self._synth = synthesizer
+        self.playback = playback
+        self._inbox = bus.subscribe(
+            Say, BargeIn, StopAll, PauseSpeaking, ResumeSpeaking, name="speech_out.in"
+        )
+        self._worker: Worker[Say] = Worker("speech_out.texts", self._speak, bus.activity)
+
+    @property
+    def busy(self) -> bool:
+        """Speech is being made or played."""
+        return self._worker.busy or self.playback.speaking
+
+    async def run(self) -> None:
+        self._worker.start()
+        try:
+            async for item in self._inbox:
+                if isinstance(item, Say):
+                    await self._worker.put(item)
+                elif isinstance(item, PauseSpeaking):
+                    self.playback.pause()
+                elif isinstance(item, ResumeSpeaking):
+                    self.playback.resume()
+                else:
+                    # Barge-in or stop: drop what is not yet said, then silence the speaker.
+                    await self._worker.cancel()
+                    self.playback.interrupt(item.t)
+        finally:
+            await self._worker.stop()
+
+    async def _speak(self, say: Say) -> None:
+        for sentence in split_sentences(say.text):
+            try:
+                audio = await self._synth.synthesize(sentence)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self._bus.publish(
+                    Error(t=self._bus.media_time(), stage=self.name, message=f"cannot speak: {exc}")
+                )
+                continue
+            self.playback.enqueue(Utterance(self._to_playback_rate(audio), sentence, say.turn))
+
+    def _to_playback_rate(self, audio: np.ndarray) -> np.ndarray:
+        rate = self.playback.sample_rate
+        if self._synth.sample_rate == rate or audio.shape[0] == 0:
+            return audio.astype(np.float32, copy=False)
+        return np.asarray(soxr.resample(audio, self._synth.sample_rate, rate), dtype=np.float32)

@@ -1,0 +1,109 @@
+"""Offline speech with espeak-ng, from the library and voice data inside the espeakng-loader wheel.
+
+The library is driven through ctypes in synchronous mode: each call hands back the whole waveform
+through a callback. espeak-ng keeps global state, so one lock serialises all use in the process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Any
+
+import numpy as np
+
+from avagent.io.tts.base import SynthesisError, run_in_worker
+
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_ESPEAK_CHARS_UTF8 = 1
+_ESPEAK_RATE = 1
+_ESPEAK_PITCH = 3
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
+
+
+class _Engine:
+    """The process-wide espeak-ng instance."""
+
+    _instance: _Engine | None = None
+    _create_lock = threading.Lock()
+
+    @classmethod
+    def get(cls) -> _Engine:
+        with cls._create_lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def __init__(self) -> None:
+        try:
+            import espeakng_loader
+        except ImportError as exc:
+            raise SynthesisError(
+                "espeak-ng needs the espeakng-loader package (pip install espeakng-loader)"
+            ) from exc
+        self.lock = threading.Lock()
+        self._lib: Any = ctypes.cdll.LoadLibrary(espeakng_loader.get_library_path())
+        self._lib.espeak_Initialize.restype = ctypes.c_int
+        self._lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+            ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+        ]  # fmt: skip
+        self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        data = espeakng_loader.get_data_path().encode()
+        rate = self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
+        if rate <= 0:
+            raise SynthesisError(f"espeak-ng failed to start (data at {data.decode()})")
+        self.sample_rate = int(rate)
+        self._chunks: list[np.ndarray] = []
+        # Keep a reference to the callback: ctypes would otherwise free it while C still holds it.
+        self._callback = _SYNTH_CALLBACK(self._collect)
+        self._lib.espeak_SetSynthCallback(self._callback)
+        self._voice: str | None = None
+
+    def _collect(self, wav: Any, count: int, _events: Any) -> int:
+        if count > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
+        return 0
+
+    def synthesize(self, text: str, voice: str, rate_wpm: int, pitch: int) -> np.ndarray:
+        with self.lock:
+            if voice != self._voice:
+                if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                    raise SynthesisError(f"espeak-ng has no voice named {voice!r}")
+                self._voice = voice
+            self._lib.espeak_SetParameter(_ESPEAK_RATE, rate_wpm, 0)
+            self._lib.espeak_SetParameter(_ESPEAK_PITCH, pitch, 0)
+            self._chunks = []
+            data = text.encode("utf-8") + b"\0"
+            status = self._lib.espeak_Synth(data, len(data), 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None)
+            self._lib.espeak_Synchronize()
+            if status != 0:
+                raise SynthesisError(f"espeak-ng could not speak {text[:40]!r} (status {status})")
+            chunks, self._chunks = self._chunks, []
+        if not chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(chunks).astype(np.float32) * np.float32(1.0 / 32768.0)
+
+
+class EspeakSynthesizer:
+    """Text to 22,050 Hz speech with espeak-ng; needs nothing but pip packages."""
+
+    name = "espeak"
+
+    def __init__(self, voice: str = "en-us", rate_wpm: int = 160, pitch: int = 50) -> None:
+        self._engine = _Engine.get()
+        self.voice = voice
+        self.rate_wpm = rate_wpm
+        self.pitch = pitch
+        self.sample_rate = self._engine.sample_rate
+        # Fail now, at start-up, rather than at the first reply.
+        self._engine.synthesize("", voice, rate_wpm, pitch)
+
+    def synthesize_sync(self, text: str) -> np.ndarray:
+        return self._engine.synthesize(text, self.voice, self.rate_wpm, self.pitch)
+
+    async def synthesize(self, text: str) -> np.ndarray:
+        """Mono float32 samples at ``sample_rate``."""
+        return await run_in_worker(self.synthesize_sync, text)

@@ -1,0 +1,219 @@
+"""Voice activity: the Silero VAD model and a streaming speech segmenter with hysteresis.
+
+The model file ships inside the ``silero-vad`` wheel; it is run with onnxruntime alone (importing
+the ``silero_vad`` package would import torch and pin torch to one thread for the whole process).
+One loaded model is shared by every stream in the process; each ``SileroVad`` carries its own
+recurrent state and 64-sample context.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+CHUNK = 512
+"""Samples per model step at 16 kHz: 32 ms."""
+CONTEXT = 64
+
+
+class VadModelError(RuntimeError):
+    """The Silero model file cannot be found or loaded."""
+
+
+def silero_model_path(kind: Literal["onnx", "jit"] = "onnx") -> Path:
+    """Path of the model file inside the installed ``silero-vad`` wheel (not imported)."""
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or spec.origin is None:
+        raise VadModelError("the silero-vad package is not installed (pip install silero-vad)")
+    path = Path(spec.origin).parent / "data" / f"silero_vad.{kind}"
+    if not path.is_file():
+        raise VadModelError(f"silero-vad is installed but has no {path.name}")
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def load_onnx_session(path: str | None = None) -> Any:
+    """One onnxruntime session per model file for the whole process, single-threaded."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # One thread per inference: many agents share the cores better than one agent spinning two.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    model = path if path is not None else str(silero_model_path("onnx"))
+    try:
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise VadModelError(f"cannot load the VAD model {model}: {exc}") from exc
+
+
+class SileroVad:
+    """Speech probability for successive 512-sample chunks of 16 kHz mono float32 audio."""
+
+    def __init__(self, model_path: str | None = None) -> None:
+        self._session = load_onnx_session(model_path)
+        self._window = np.zeros((1, CONTEXT + CHUNK), dtype=np.float32)
+        self._feeds: dict[str, np.ndarray] = {
+            "input": self._window,
+            "state": np.zeros((2, 1, 128), dtype=np.float32),
+            "sr": np.array(SAMPLE_RATE, dtype=np.int64),
+        }
+
+    def reset(self) -> None:
+        self._window[:] = 0.0
+        self._feeds["state"] = np.zeros((2, 1, 128), dtype=np.float32)
+
+    def __call__(self, chunk: np.ndarray) -> float:
+        """Probability that ``chunk`` (512 float32 samples) is speech."""
+        window = self._window
+        window[0, :CONTEXT] = window[0, CHUNK:]
+        window[0, CONTEXT:] = chunk
+        probability, state = self._session.run(None, self._feeds)
+        self._feeds["state"] = state
+        return float(probability[0, 0])
+
+
+class SileroJitVad:
+    """The same model through torch JIT (slower here; kept for comparison and for GPU users)."""
+
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        import torch
+
+        with self._lock:
+            path = str(silero_model_path("jit"))
+            self._model = torch.jit.load(path, map_location="cpu")  # type: ignore[no-untyped-call]
+        self._model.eval()
+        self._torch = torch
+
+    def reset(self) -> None:
+        self._model.reset_states()
+
+    def __call__(self, chunk: np.ndarray) -> float:
+        with self._torch.inference_mode():
+            return float(self._model(self._torch.from_numpy(chunk), SAMPLE_RATE).item())
+
+
+@dataclass(frozen=True, slots=True)
+class SegmenterSettings:
+    """Hysteresis of the speech segmenter (seconds and probabilities)."""
+
+    threshold: float = 0.5
+    neg_threshold: float = 0.35
+    min_speech_s: float = 0.064
+    min_silence_s: float = 0.1
+    speech_pad_s: float = 0.03
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentStart:
+    start: float
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEnd:
+    start: float
+    end: float
+    t: float
+
+
+class SpeechSegmenter:
+    """Turns per-chunk speech probabilities into speech segments.
+
+    Speech starts when the probability has stayed at or above ``threshold`` for ``min_speech_s``
+    (the segment's start is put back to where that run began, less the padding); it ends once the
+    probability has stayed below ``neg_threshold`` for ``min_silence_s``. Between the two
+    thresholds the current state holds.
+    """
+
+    def __init__(self, settings: SegmenterSettings | None = None) -> None:
+        self.settings = settings or SegmenterSettings()
+        self.in_speech = False
+        self.last_voiced = 0.0
+        """Media time of the end of the last chunk heard as speech."""
+        self._candidate_start: float | None = None
+        self._candidate_voiced = 0.0
+        self._start = 0.0
+
+    def reset(self) -> None:
+        self.in_speech = False
+        self._candidate_start = None
+        self._candidate_voiced = 0.0
+
+    @property
+    def speech_start(self) -> float:
+        """Start of the current (or last) segment."""
+        return self._start
+
+    def push(self, probability: float, t0: float, t1: float) -> SegmentStart | SegmentEnd | None:
+        """Account for the chunk ``[t0, t1)``; returns a segment boundary when one was found."""
+        s = self.settings
+        if not self.in_speech:
+            if probability >= s.threshold:
+                if self._candidate_start is None:
+                    self._candidate_start = t0
+                self._candidate_voiced += t1 - t0
+                if self._candidate_voiced >= s.min_speech_s - 1e-9:
+                    self.in_speech = True
+                    self._start = max(0.0, self._candidate_start - s.speech_pad_s)
+                    self.last_voiced = t1
+                    self._candidate_start = None
+                    self._candidate_voiced = 0.0
+                    return SegmentStart(start=self._start, t=t1)
+            elif probability < s.neg_threshold:
+                self._candidate_start = None
+                self._candidate_voiced = 0.0
+            return None
+        if probability >= s.neg_threshold:
+            self.last_voiced = t1
+            return None
+        if t1 - self.last_voiced >= s.min_silence_s - 1e-9:
+            self.in_speech = False
+            end = min(self.last_voiced + s.speech_pad_s, t1)
+            return SegmentEnd(start=self._start, end=end, t=t1)
+        return None
+
+    def flush(self, t: float) -> SegmentEnd | None:
+        """End an open segment at the end of the input."""
+        if not self.in_speech:
+            return None
+        self.in_speech = False
+        return SegmentEnd(start=self._start, end=min(self.last_voiced + self.settings.speech_pad_s, t), t=t)
+
+
+def detect_speech(
+    samples: np.ndarray, sample_rate: int, settings: SegmenterSettings | None = None
+) -> list[tuple[float, float]]:
+    """Speech segments ``(start, end)`` in seconds of a whole recording (channel 0 if several)."""
+    import soxr
+
+    mono = samples[:, 0] if samples.ndim == 2 else samples
+    mono = np.nan_to_num(mono.astype(np.float32, copy=False))
+    if sample_rate != SAMPLE_RATE:
+        mono = np.asarray(soxr.resample(mono, sample_rate, SAMPLE_RATE), dtype=np.float32)
+    vad = SileroVad()
+    segmenter = SpeechSegmenter(settings)
+    segments: list[tuple[float, float]] = []
+    n_chunks = (mono.shape[0] + CHUNK - 1) // CHUNK
+    padded = np.zeros(n_chunks * CHUNK, dtype=np.float32)
+    padded[: mono.shape[0]] = mono
+    duration = mono.shape[0] / SAMPLE_RATE
+    for i in range(n_chunks):
+        t0 = i * CHUNK / SAMPLE_RATE
+        boundary = segmenter.push(vad(padded[i * CHUNK : (i + 1) * CHUNK]), t0, t0 + CHUNK / SAMPLE_RATE)
+        if isinstance(boundary, SegmentEnd):
+            segments.append((boundary.start, min(boundary.end, duration)))
+    last = segmenter.flush(duration)
+    if last is not None:
+        segments.append((last.start, min(last.end, duration)))
+    return segments

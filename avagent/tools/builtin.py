@@ -1,0 +1,56 @@
+"""The built-in tools: turn, look_at, stop, what_time and say."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from avagent.io.actuators import Body
+from avagent.tools.registry import Tool, tool
+
+SAY_EXAMPLES = ["hello", "good morning", "good night", "thank you", "goodbye", "nice to meet you"]
+
+
+def builtin_tools(body: Body, now: Callable[[], datetime.datetime] = datetime.datetime.now) -> list[Tool]:
+    """The built-in tools, acting on ``body``."""
+
+    @tool(phrases=["turn {direction}", "turn {direction} {degrees} degrees"], cancel_on_interrupt=False)
+    async def turn(
+        direction: Literal["left", "right"],
+        degrees: Annotated[int, Field(ge=1, le=360, description="How far to turn, in degrees.")] = 90,
+    ) -> str:
+        """Turn the robot in place, to the left or to the right."""
+        await body.turn(degrees if direction == "left" else -degrees)
+        return f"Turning {direction} {degrees} degrees."
+
+    @tool(phrases=["look at {azimuth_deg} degrees"])
+    async def look_at(
+        azimuth_deg: Annotated[
+            int,
+            Field(ge=0, le=359, description="Direction, counter-clockwise from straight ahead, in degrees."),
+        ],
+    ) -> str:
+        """Point the robot's head in a direction."""
+        await body.look_at(float(azimuth_deg))
+        return f"Looking at {azimuth_deg} degrees."
+
+    @tool(phrases=["stop", "stop moving"])
+    async def stop() -> str:
+        """Stop every motion at once."""
+        await body.stop()
+        return "Stopping."
+
+    @tool(phrases=["what time is it", "what is the time"])
+    async def what_time() -> str:
+        """Tell the current local time."""
+        return now().strftime("It is %-I:%M %p.")
+
+    @tool(phrases=["say {text}"])
+    async def say(text: Annotated[str, Field(description="What to say.", examples=SAY_EXAMPLES)]) -> str:
+        """Say something aloud."""
+        return text[:1].upper() + text[1:] + "."
+
+    return [turn, look_at, stop, what_time, say]

@@ -1,0 +1,222 @@
+"""Spoken command phrases: from tool templates to a speech grammar, and from words back to calls.
+
+A template is words and ``{slot}`` placeholders, e.g. ``"turn {direction} {degrees} degrees"``.
+Each slot takes its vocabulary from the tool's argument type: a ``Literal`` gives its values, an
+``int`` gives number words within the field's bounds, a ``str`` gives the field's ``examples``.
+The same templates give the JSGF grammar the offline recogniser decodes with, and the matcher that
+turns recognised text into a tool call, so the agent recognises exactly what it can do.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from annotated_types import Ge, Gt, Le, Lt
+from pydantic.fields import FieldInfo
+
+from avagent.tools.registry import Tool
+
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_SLOT = re.compile(r"\{(\w+)\}")
+_MAX_NUMBER = 999
+
+
+def number_words(n: int) -> str:
+    """English words for 0 <= n <= 999, as the pronunciation dictionary spells them."""
+    if not 0 <= n <= _MAX_NUMBER:
+        raise ValueError(f"{n} is outside 0..{_MAX_NUMBER}")
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens] + ("" if ones == 0 else " " + _ONES[ones])
+    hundreds, rest = divmod(n, 100)
+    return _ONES[hundreds] + " hundred" + ("" if rest == 0 else " " + number_words(rest))
+
+
+def normalise(text: str) -> str:
+    """Lower case, words only, single spaces: how recognised text is compared with phrases."""
+    text = text.lower().replace("°", " degrees ")
+    text = re.sub(r"[^a-z0-9' ]+", " ", text)
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    words: tuple[str, ...]
+    """Every spoken form the slot accepts."""
+    values: dict[str, Any]
+    """Spoken form -> argument value."""
+    numeric: bool = False
+
+
+@dataclass(frozen=True)
+class Phrase:
+    tool: str
+    template: str
+    slots: tuple[Slot, ...]
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class CommandMatch:
+    tool: str
+    args: dict[str, Any]
+    phrase: str
+
+
+class CommandPhrases:
+    """All spoken command phrases of a set of tools."""
+
+    def __init__(self, tools: Iterable[Tool], extra_phrases: Iterable[str] = ()) -> None:
+        self.phrases: list[Phrase] = []
+        self.extra = tuple(normalise(p) for p in extra_phrases)
+        """Phrases the grammar accepts that are no tool call (answers like "yes" and "no")."""
+        for t in tools:
+            for template in t.phrases:
+                self.phrases.append(_compile(t, template))
+
+    def words(self) -> set[str]:
+        """Every word the grammar can produce (to check against a pronunciation dictionary)."""
+        found: set[str] = set()
+        for phrase in self.phrases:
+            found.update(_SLOT.sub(" ", phrase.template).split())
+            for slot in phrase.slots:
+                for spoken in slot.words:
+                    found.update(spoken.split())
+        for extra in self.extra:
+            found.update(extra.split())
+        return found
+
+    def jsgf(self) -> str:
+        """The phrases as a JSGF grammar whose public rule is ``<command>``."""
+        rules: dict[str, str] = {}
+        alternatives: list[str] = []
+        for i, phrase in enumerate(self.phrases):
+            body = phrase.template
+            for slot in phrase.slots:
+                rule = f"{phrase.tool}_{slot.name}_{i}"
+                rules[rule] = " | ".join(slot.words)
+                body = body.replace("{" + slot.name + "}", f"<{rule}>")
+            alternatives.append(f"( {body} )")
+        alternatives.extend(f"( {extra} )" for extra in self.extra)
+        if not alternatives:
+            raise ValueError("no tool has spoken phrases: the offline recogniser has nothing to recognise")
+        lines = ["#JSGF V1.0;", "grammar avagent;", "public <command> = " + " | ".join(alternatives) + ";"]
+        lines.extend(f"<{name}> = {body};" for name, body in rules.items())
+        return "\n".join(lines) + "\n"
+
+    def match(self, text: str) -> CommandMatch | None:
+        """The tool call that ``text`` asks for, or None.
+
+        The whole text matching a phrase wins; otherwise the longest phrase found inside the text
+        (a free-speech recogniser may add "please" or "could you").
+        """
+        said = normalise(text)
+        if not said:
+            return None
+        best: tuple[int, CommandMatch] | None = None
+        for phrase in self.phrases:
+            m = phrase.pattern.fullmatch(said)
+            if m is not None:
+                return CommandMatch(phrase.tool, _arguments(phrase, m), phrase.template)
+            m = phrase.pattern.search(said)
+            if m is not None and (best is None or len(m.group(0)) > best[0]):
+                best = (len(m.group(0)), CommandMatch(phrase.tool, _arguments(phrase, m), phrase.template))
+        return best[1] if best else None
+
+
+def _arguments(phrase: Phrase, m: re.Match[str]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for slot in phrase.slots:
+        spoken = m.group(slot.name)
+        args[slot.name] = slot.values[spoken] if spoken in slot.values else int(spoken)
+    return args
+
+
+def _compile(t: Tool, template: str) -> Phrase:
+    template = normalise_template(template)
+    fields = t.args_model.model_fields
+    slots: list[Slot] = []
+    pattern = r"\b"
+    pos = 0
+    for m in _SLOT.finditer(template):
+        name = m.group(1)
+        if name not in fields:
+            raise ValueError(f"phrase {template!r} of tool {t.name!r} names an unknown argument {{{name}}}")
+        slot = _slot(t.name, name, fields[name])
+        slots.append(slot)
+        pattern += re.escape(template[pos : m.start()])
+        forms = sorted(slot.words, key=len, reverse=True)
+        digits = "|[0-9]+" if slot.numeric else ""
+        pattern += f"(?P<{name}>" + "|".join(re.escape(w) for w in forms) + digits + ")"
+        pos = m.end()
+    pattern += re.escape(template[pos:]) + r"\b"
+    return Phrase(t.name, template, tuple(slots), re.compile(pattern))
+
+
+def normalise_template(template: str) -> str:
+    parts = _SLOT.split(template)
+    out = []
+    for i, part in enumerate(parts):
+        out.append("{" + part + "}" if i % 2 else normalise(part))
+    return " ".join(p for p in out if p)
+
+
+def _slot(tool_name: str, name: str, info: FieldInfo) -> Slot:
+    annotation = info.annotation
+    if typing.get_origin(annotation) is typing.Literal:
+        values = {normalise(str(v)): v for v in typing.get_args(annotation)}
+        return Slot(name, tuple(values), values)
+    if annotation is int or annotation is float:
+        low, high = _bounds(info)
+        values = {number_words(n): (n if annotation is int else float(n)) for n in range(low, high + 1)}
+        return Slot(name, tuple(values), values, numeric=True)
+    if annotation is str and info.examples:
+        values = {normalise(str(v)): str(v) for v in info.examples}
+        return Slot(name, tuple(values), values)
+    raise ValueError(
+        f"argument {name!r} of tool {tool_name!r} cannot be spoken: give it a Literal type, "
+        "an int with bounds, or string examples"
+    )
+
+
+def _bounds(info: FieldInfo) -> tuple[int, int]:
+    low, high = 0, 360
+    for meta in info.metadata:
+        if isinstance(meta, Ge):
+            low = int(typing.cast("int", meta.ge))
+        elif isinstance(meta, Gt):
+            low = int(typing.cast("int", meta.gt)) + 1
+        elif isinstance(meta, Le):
+            high = int(typing.cast("int", meta.le))
+        elif isinstance(meta, Lt):
+            high = int(typing.cast("int", meta.lt)) - 1
+    return max(low, 0), min(high, _MAX_NUMBER)
