@@ -44,7 +44,12 @@ class TurnActions:
         cause = self._transcript.t_capture
         await self._bus.publish(
             ToolCall(
-                t=self._bus.media_time(), t_capture=cause, name=name, args=args, turn=turn, call_id=call_id
+                t=self._bus.media_time(),
+                t_capture=cause,
+                name=name,
+                args=self._executor.checked_args(name, args) or args,
+                turn=turn,
+                call_id=call_id,
             )
         )
         outcome = await self._executor.execute(name, args)

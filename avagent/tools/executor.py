@@ -22,6 +22,13 @@ class ToolExecutor:
     def __init__(self, registry: ToolRegistry) -> None:
         self.registry = registry
 
+    def checked_args(self, name: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """``args`` as the tool will receive them (defaults filled in), or None if they do not fit."""
+        try:
+            return self.registry.get(name).validate(args)
+        except ToolError:
+            return None
+
     async def execute(self, name: str, args: dict[str, Any]) -> ToolOutcome:
         try:
             tool = self.registry.get(name)
