@@ -40,6 +40,6 @@ def resources() -> Iterator[Resources]:
     """The default recogniser and synthesiser, loaded once for the whole session."""
     shared = Resources(AgentConfig())
     yield shared
-    pool = getattr(shared.recognizer, "_pool", None)
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
+    close = getattr(shared.recognizer, "close", None)
+    if close is not None:
+        close()

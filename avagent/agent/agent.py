@@ -16,14 +16,14 @@ import contextlib
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from avagent.agent.backends import build_recognizer, build_synthesizer
 from avagent.agent.bus import Bus
 from avagent.agent.clock import MediaClock
 from avagent.agent.config import AgentConfig
-from avagent.agent.errors import ConfigError
-from avagent.agent.events import Error, Event
+from avagent.agent.events import Error, Event, Say
+from avagent.agent.spatial import build_spatial
 from avagent.agent.trace import TurnTracer
 from avagent.io.actuators import Body, SimulatedBody
 from avagent.io.playback import Playback
@@ -35,12 +35,15 @@ from avagent.perception.listening import Listener, ListenerSettings
 from avagent.perception.turns import TurnSettings
 from avagent.perception.vad import SegmenterSettings, SileroJitVad, SileroVad
 from avagent.policy.base import Policy
-from avagent.policy.commands import CommandPolicy
 from avagent.policy.runner import PolicyRunner
+from avagent.policy.select import build_executor, check_model, choose_policy, command_policy
 from avagent.tools.builtin import builtin_tools
-from avagent.tools.executor import ToolExecutor
+from avagent.tools.confirm import CONFIRM_PHRASES, needs_confirmation
 from avagent.tools.phrases import CommandPhrases
 from avagent.tools.registry import ToolRegistry
+
+if TYPE_CHECKING:
+    from avagent.tools.mcp import McpToolbox
 
 log = logging.getLogger("avagent")
 
@@ -73,7 +76,8 @@ class Resources:
     def __init__(self, config: AgentConfig, tools: ToolRegistry | None = None) -> None:
         self.config = config
         template_tools = tools if tools is not None else default_tools(config, SimulatedBody())
-        self.phrases = CommandPhrases(template_tools)
+        extra = CONFIRM_PHRASES if needs_confirmation(config, template_tools) else ()
+        self.phrases = CommandPhrases(template_tools, extra_phrases=extra)
         grammar = self.phrases.jsgf() if config.asr.backend == "pocketsphinx" else None
         self.recognizer: Recognizer = build_recognizer(config, grammar)
         self.synthesizer: Synthesizer = build_synthesizer(config)
@@ -113,14 +117,26 @@ class Agent:
         self.listener = Listener(
             self.bus,
             _listener_settings(config),
-            agent_speaking=lambda: self.speech_out.busy,
+            # Thinking counts too: the user can cut in while the model is still generating.
+            agent_speaking=lambda: self.speech_out.busy or self.policy_runner.thinking,
             vad=SileroJitVad() if config.vad.backend == "jit" else SileroVad(),
         )
         self.transcriber = Transcriber(self.bus, self.resources.recognizer)
+        self.executor = build_executor(config, self.tools)
+        self.policy_notice: str | None = None
+        """Why the offline policy runs although a model is configured (None when it does not)."""
         self.policy = policy if policy is not None else self._default_policy()
-        self.policy_runner = PolicyRunner(self.bus, self.policy, ToolExecutor(self.tools))
+        self._check_model = policy is None
+        self.policy_runner = PolicyRunner(
+            self.bus, self.policy, self.executor, confirm_timeout_s=config.tools.confirm_timeout_s
+        )
+        self._mcp: McpToolbox | None = None
+        self._prepared = False
         self.tracer = TurnTracer(self.bus)
         self._extra_stages: list[Stage] = []
+        # Where sound comes from, faces, the active speaker and the head: only what the config names.
+        self.spatial = build_spatial(config, self.bus, self.clock)
+        self._extra_stages.extend(self.spatial.stages)
         self._stop_requested = asyncio.Event()
         self._stopped = asyncio.Event()
         self._running = False
@@ -128,16 +144,38 @@ class Agent:
         self._loop_thread: int | None = None
 
     def _default_policy(self) -> Policy:
-        if self.config.policy.model:
-            raise ConfigError(
-                "policy.model: language-model policies are not part of this build; remove it to use the "
-                "offline command policy"
-            )
-        return CommandPolicy(
-            self.resources.phrases,
-            sorry=self.config.policy.sorry,
-            min_confidence=self.config.policy.min_confidence,
-        )
+        choice = choose_policy(self.config, self.resources.phrases, self.executor)
+        self.policy_notice = choice.fallback_reason
+        return choice.policy
+
+    async def prepare(self) -> None:
+        """Connect what the agent needs before its first turn (MCP servers, the model); a model
+        that does not answer makes the offline command policy take over, said aloud once. Called
+        by ``run``; call it first to know ``policy`` and ``policy_notice`` before running. Must
+        be awaited in the task that runs the agent (MCP sessions are bound to it)."""
+        if self._prepared:
+            return
+        self._prepared = True
+        if self.config.tools.mcp_servers:
+            from avagent.tools.mcp import McpToolbox  # LangChain and MCP load only when used
+
+            self._mcp = McpToolbox(self.config.tools.mcp_servers)
+            for t in await self._mcp.start():
+                if t.name in self.tools:
+                    log.warning("MCP tool %s has the name of a tool already registered: left out", t.name)
+                    continue
+                self.tools.register(t)
+            for name, why in self._mcp.failures.items():
+                self.bus.publish_nowait(Error(t=self.clock.now(), stage="mcp", message=f"{name}: {why}"))
+        if self._check_model and self.policy_notice is None:
+            self.policy_notice = await check_model(self.policy, self.config)
+            if self.policy_notice is not None:
+                self.policy = command_policy(self.config, self.resources.phrases)
+                self.policy_runner.policy = self.policy
+        if self.policy_notice is not None:
+            log.warning("%s; using the offline command policy", self.policy_notice)
+            self.bus.publish_nowait(Error(t=self.clock.now(), stage="policy", message=self.policy_notice))
+            self.bus.publish_nowait(Say(t=self.clock.now(), text=self.config.policy.fallback_notice))
 
     def add_stage(self, stage: Stage) -> None:
         """Run ``stage`` (a sink, an observer, another sense) alongside the built-in ones."""
@@ -181,6 +219,7 @@ class Agent:
         self.bus.bind_loop(self._loop)
         source_error: BaseException | None = None
         try:
+            await self.prepare()
             async with asyncio.TaskGroup() as group:
                 stage_tasks = [group.create_task(self._supervise(s), name=s.name) for s in self.stages]
                 source_task = group.create_task(source.run(), name=source.name)
@@ -204,6 +243,8 @@ class Agent:
             if errors:
                 raise
         finally:
+            if self._mcp is not None:
+                await self._mcp.aclose()
             self._stopped.set()
             if self._owns_resources:
                 await self.resources.aclose()
@@ -246,7 +287,8 @@ def _listener_settings(config: AgentConfig) -> ListenerSettings:
             neg_threshold=v.neg_threshold,
             min_speech_s=v.min_speech_ms / 1000.0,
             min_silence_s=v.min_silence_ms / 1000.0,
-            speech_pad_s=v.speech_pad_ms / 1000.0,
+            start_pad_s=v.start_pad_ms / 1000.0,
+            end_pad_s=v.end_pad_ms / 1000.0,
         ),
         turns=TurnSettings(
             hangover_s=t.hangover_ms / 1000.0,

@@ -18,7 +18,9 @@ from pathlib import Path
 from avagent.agent.agent import Agent, AudioSource
 from avagent.agent.config import AgentConfig, load_config, with_overrides
 from avagent.agent.errors import InputError
+from avagent.agent.spatial import apply_spatial_args
 from avagent.io.sinks import JsonlSink, WavSink
+from avagent.perception.arrays import PRESETS
 
 log = logging.getLogger("avagent")
 
@@ -44,7 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tts", choices=["espeak", "piper", "openai"], help="speech synthesiser")
     run.add_argument("--base-url", help="an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)")
     run.add_argument("--model", help="a chat model for the policy (e.g. openai:gpt-4o-mini)")
+    run_where = run.add_mutually_exclusive_group()
+    run_where.add_argument("--array", choices=sorted(PRESETS), help="microphone array preset")
+    run_where.add_argument("--geometry", type=Path, help="microphone array file (mics: [[x, y, z], ...])")
+    run.add_argument("--video", help="a video file (or camera index / stream URL) for faces and the speaker")
     run.set_defaults(func=cmd_run)
+
+    doa = commands.add_parser("doa", help="print the direction of each speech segment of a multichannel WAV")
+    doa.add_argument("file", type=Path)
+    doa_where = doa.add_mutually_exclusive_group(required=True)
+    doa_where.add_argument("--array", choices=sorted(PRESETS), help="microphone array preset")
+    doa_where.add_argument("--geometry", type=Path, help="microphone array file (mics: [[x, y, z], ...])")
+    doa.add_argument("--config", type=Path, help="YAML config (its vad: and array.doa: settings apply)")
+    doa.add_argument("--json", action="store_true", help="one JSON object per segment")
+    doa.set_defaults(func=cmd_doa)
 
     vad = commands.add_parser("vad", help="print the speech segments of a WAV file")
     vad.add_argument("file", type=Path)
@@ -61,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--snr", type=float, default=15.0, help="signal-to-noise ratio of the scene, in dB")
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=cmd_demo)
+
+    serve = commands.add_parser("serve", help="answer browser video calls (WebRTC), one agent per call")
+    serve.add_argument("--config", type=Path, help="YAML config; its serve: section sets up the server")
+    serve.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: serve.port, 8080; 0: any free)")
+    serve.add_argument("--asr", choices=["pocketsphinx", "whisper", "openai"], help="speech recogniser")
+    serve.add_argument("--tts", choices=["espeak", "piper", "openai"], help="speech synthesiser")
+    serve.add_argument("--base-url", help="an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)")
+    serve.add_argument("--model", help="a chat model for the policy (e.g. openai:gpt-4o-mini)")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 
@@ -114,6 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_run_config(args)
     info = inspect_wav(args.input) if args.input is not None else None
+    config = apply_spatial_args(config, array=args.array, geometry=args.geometry, video=args.video, info=info)
     return asyncio.run(_run(args, config, info))
 
 
@@ -166,14 +192,21 @@ async def _run(args: argparse.Namespace, config: AgentConfig, info: object) -> i
             )
             speaker.start()
             where = f"microphone {source.device.name!r}, speaker {speaker.device.name!r} (Ctrl-C stops)"
-        print(
-            f"avagent: policy {agent.policy.name} with {len(agent.tools)} tools; listening to {where}",
-            file=sys.stderr,
-        )
         if args.json:
             agent.add_stage(JsonlSink(agent.bus, sys.stdout))
         else:
             agent.add_stage(TimelinePrinter(agent.bus, sys.stdout))
+        from avagent.policy.select import describe_policy
+
+        # After the sinks are in place: what prepare() reports (a fallback) is an event too.
+        await agent.prepare()
+        if agent.policy_notice is not None:
+            print(f"avagent: {agent.policy_notice}; using the offline command policy", file=sys.stderr)
+        active = describe_policy(agent.policy)
+        print(
+            f"avagent: policy {active} with {len(agent.tools)} tools; listening to {where}",
+            file=sys.stderr,
+        )
         await run_agent(agent, source)
     finally:
         if speaker is not None:
@@ -197,6 +230,25 @@ def cmd_vad(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doa(args: argparse.Namespace) -> int:
+    from avagent.agent.spatial import direction_line, locate_speech
+    from avagent.perception.arrays import resolve_array
+
+    array = resolve_array(args.array, args.geometry)
+    config = load_config(args.config)
+    for event in asyncio.run(locate_speech(args.file, array, config)):
+        if not event.final:
+            continue
+        line = direction_line(event)
+        if args.json:
+            print(json.dumps(line))
+        else:
+            mirror = f"  (or {line['mirror_deg']:.1f}: front/back ambiguous)" if "mirror_deg" in line else ""
+            when = f"{line['start']:8.3f} {line['end']:8.3f}"
+            print(f"{when} {line['azimuth_deg']:6.1f} {line['confidence']:6.3f}{mirror}")
+    return 0
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from avagent.io.audio_devices import list_devices
 
@@ -213,3 +265,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from avagent.agent.demo import run_demo
 
     return run_demo(args.out, snr_db=args.snr, seed=args.seed)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from avagent.io.webrtc.server import serve_until_stopped
+
+    config = with_overrides(load_run_config(args), **{"serve.host": args.host, "serve.port": args.port})
+    asyncio.run(serve_until_stopped(config, lambda line: print(f"avagent: {line}", file=sys.stderr)))
+    return 0

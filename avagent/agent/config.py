@@ -46,7 +46,10 @@ class VadConfig(_Section):
     neg_threshold: float = Field(default=0.35, gt=0.0, lt=1.0)
     min_speech_ms: float = Field(default=64.0, ge=0.0)
     min_silence_ms: float = Field(default=100.0, ge=0.0)
-    speech_pad_ms: float = Field(default=30.0, ge=0.0)
+    start_pad_ms: float = Field(default=50.0, ge=0.0)
+    """Put the start of speech this much earlier than the model first heard it."""
+    end_pad_ms: float = Field(default=-30.0, ge=-100.0)
+    """Move the end of speech by this much (negative: the model's probability trails the voice)."""
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> VadConfig:
@@ -114,8 +117,62 @@ class PolicyConfig(_Section):
     """A chat model (``openai:gpt-4o-mini``, ``ollama:llama3.1``...); None for the offline commands."""
     base_url: str | None = None
     sorry: str = "Sorry, I did not understand."
-    min_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+    min_confidence: float = Field(default=0.75, ge=0.0, le=1.0)
     """Transcripts the recogniser is less sure of than this are answered with ``sorry``."""
+    api_key_env: str | None = None
+    """Environment variable holding the model's API key (default: the top-level ``api_key_env`` for
+    OpenAI-compatible servers, the provider's own variable otherwise)."""
+    system_prompt: str | None = None
+    """Replaces the built-in system prompt (which explains speaking, tools and the context block)."""
+    persona: str = "You are Ava, a helpful robot assistant."
+    """Who the agent is; put in front of the system prompt."""
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tool_steps: int = Field(default=4, ge=0, le=32)
+    """Model calls that may ask for tools in one turn; then the model must answer in words."""
+    memory_turns: int = Field(default=20, ge=1)
+    """Conversation memory: at most this many past turns..."""
+    memory_tokens: int = Field(default=3000, ge=100)
+    """...and at most about this many tokens of them (the oldest turns go first)."""
+    stream_timeout_s: float = Field(default=20.0, gt=0.0)
+    """Longest wait for the model's next chunk before the answer is given up."""
+    max_retries: int = Field(default=1, ge=0, le=10)
+    """Retries of a failed model request (an HTTP 500...) before the answer is given up."""
+    probe_timeout_s: float = Field(default=5.0, gt=0.0)
+    """How long the check that the model is reachable (at start) may take."""
+    fallback_notice: str = "I cannot reach my language model, so I only understand simple commands."
+    """Said once when the model is unreachable at start and the offline commands take over."""
+
+
+class RateLimitConfig(_Section):
+    calls: int = Field(ge=1)
+    per_s: float = Field(gt=0.0)
+
+
+class McpServerConfig(_Section):
+    """An MCP server whose tools the agent may use."""
+
+    transport: Literal["stdio", "http", "streamable_http", "sse"] = "stdio"
+    command: str | None = None
+    """stdio: the program that runs the server."""
+    args: list[str] = []
+    env: dict[str, str] | None = None
+    cwd: str | None = None
+    url: str | None = None
+    """http / sse: the server's endpoint (e.g. http://127.0.0.1:8000/mcp)."""
+    headers: dict[str, str] = {}
+    permission: Literal["allow", "confirm", "deny"] = "confirm"
+    """Permission of this server's tools unless ``tools.permissions`` names them."""
+    timeout_s: float = Field(default=10.0, gt=0.0)
+    prefix: bool = False
+    """Name the tools ``SERVER_TOOL`` (avoids clashes between servers)."""
+
+    @model_validator(mode="after")
+    def _endpoint_given(self) -> McpServerConfig:
+        if self.transport == "stdio" and not self.command:
+            raise ValueError("a stdio MCP server needs a command")
+        if self.transport != "stdio" and not self.url:
+            raise ValueError(f"an {self.transport} MCP server needs a url")
+        return self
 
 
 class ToolsConfig(_Section):
@@ -126,6 +183,159 @@ class ToolsConfig(_Section):
         "what_time",
         "say",
     ]
+    permissions: dict[str, Literal["allow", "confirm", "deny"]] = {}
+    """Per tool: ``allow``, ``confirm`` (asked aloud, yes/no) or ``deny``; overrides the tool's own."""
+    rate_limits: dict[str, RateLimitConfig] = {}
+    """Per tool (or ``"*"`` for each tool without its own): at most ``calls`` per ``per_s`` seconds."""
+    timeout_s: float | None = Field(default=None, gt=0.0)
+    """Timeout of every tool call, overriding each tool's own (None: the tool's own, 10 s by default)."""
+    confirm_timeout_s: float = Field(default=10.0, gt=0.0)
+    """How long to wait for a spoken yes or no; silence cancels."""
+    mcp_servers: dict[str, McpServerConfig] = {}
+
+
+class IceServerConfig(_Section):
+    """A STUN or TURN server for calls (``turn:`` / ``turns:`` with a username and credential)."""
+
+    urls: list[str] = Field(min_length=1)
+    username: str | None = None
+    credential: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("urls"), str):
+            return {**data, "urls": [data["urls"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _urls_known(self) -> IceServerConfig:
+        for url in self.urls:
+            scheme = url.split(":", 1)[0]
+            if scheme not in ("stun", "stuns", "turn", "turns") or ":" not in url:
+                raise ValueError(f"{url!r} is not a stun:, turn: or turns: URL")
+            if scheme.startswith("turn") and (self.username is None or self.credential is None):
+                raise ValueError(f"the TURN server {url} needs a username and a credential")
+        return self
+
+
+class ServeConfig(_Section):
+    """``avagent serve``: the call server (see docs/webrtc.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    ice_servers: list[IceServerConfig] = []
+    """STUN/TURN servers for both ends of each call; none is right on one machine or a LAN."""
+    loopback_only: bool = False
+    """Every ICE candidate on 127.0.0.1: caller and server on this machine (tests, sandboxes)."""
+    token: str | None = None
+    """A bearer token every request but ``/healthz`` must carry (header, or ``?token=`` for the page)."""
+    token_env: str | None = None
+    """Or: the environment variable that holds the token (keeps it out of the file)."""
+    max_calls: int = Field(default=16, ge=1, le=1000)
+    max_offer_bytes: int = Field(default=65536, ge=1024, le=1 << 22)
+    idle_timeout_s: float = Field(default=600.0, gt=0.0)
+    """Hang up after this long with nobody speaking."""
+    stall_timeout_s: float = Field(default=2.0, gt=0.0, le=60.0)
+    """Hang up when the caller's audio stops arriving for this long (the browser vanished)."""
+    connect_timeout_s: float = Field(default=15.0, gt=0.0)
+    """Give up on a call whose media has not started this long after the answer."""
+    video_fps: float = Field(default=5.0, ge=0.0, le=60.0)
+    """Camera frames per second handed to sight (0: none)."""
+    tls_cert: str | None = None
+    """A PEM certificate (chain) to serve HTTPS: browsers on other machines, phones above all,
+    give the page the microphone and camera only over HTTPS."""
+    tls_key: str | None = None
+    """Its private key, if not in the certificate file."""
+
+
+class DoaConfig(_Section):
+    """Sound direction (docs/spatial.md)."""
+
+    min_confidence: float = Field(default=0.05, ge=0.0, le=1.0)
+    """Speech whose direction is less clear than this (diffuse sound) gives none."""
+    interim_ms: float = Field(default=500.0, ge=0.0)
+    """While someone speaks, an interim direction this often; 0 for one direction per segment."""
+    low_hz: float = Field(default=300.0, gt=0.0)
+    high_hz: float = Field(default=4000.0, gt=0.0, le=8000.0)
+    gate_deg: float = Field(default=20.0, gt=0.0, le=90.0)
+    """Speech farther than this from every known talker's direction is a new talker (nearer, it
+    joins a talker when within three standard deviations of its expected direction)."""
+
+    @model_validator(mode="after")
+    def _band_ordered(self) -> DoaConfig:
+        if self.low_hz >= self.high_hz:
+            raise ValueError("low_hz must be below high_hz")
+        return self
+
+
+class ArrayConfig(_Section):
+    """The microphone array: a preset, a YAML geometry file, or the positions themselves (channel i
+    of the input is microphone i). None of them: no sound directions."""
+
+    preset: Literal["respeaker4", "respeaker6", "pair"] | None = None
+    geometry: str | None = None
+    """A YAML file ``mics: [[x, y, z], ...]`` in metres."""
+    mics: list[list[float]] | None = None
+    doa: DoaConfig = DoaConfig()
+
+    @model_validator(mode="after")
+    def _one_geometry(self) -> ArrayConfig:
+        if sum(x is not None for x in (self.preset, self.geometry, self.mics)) > 1:
+            raise ValueError("give only one of preset, geometry and mics")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.preset is not None or self.geometry is not None or self.mics is not None
+
+
+class CameraConfig(_Section):
+    """A camera (device index or stream URL) or a video file; None: no sight."""
+
+    source: int | str | None = None
+    fps: float = Field(default=15.0, gt=0.0, le=120.0)
+    """Frames per second handed to sight (a faster camera is sampled down)."""
+    width: int | None = Field(default=None, gt=0)
+    height: int | None = Field(default=None, gt=0)
+    """Resolution asked of a camera device; None for its own."""
+    hfov_deg: float = Field(default=60.0, gt=1.0, lt=179.0)
+    """Horizontal field of view of the lens."""
+    yaw_deg: float = Field(default=0.0, ge=-360.0, le=360.0)
+    """Azimuth of the camera's axis in the microphone array's frame."""
+
+
+class FacesConfig(_Section):
+    """Face detection and tracking on the camera's frames, and who of them is speaking."""
+
+    model: str | None = None
+    """A YuNet ONNX model file for ``cv2.FaceDetectorYN``; None: OpenCV's Haar frontal-face cascade."""
+    min_face_px: int = Field(default=40, ge=8)
+    detect_width: int = Field(default=640, ge=160)
+    """Frames wider than this are scaled down before detection."""
+    score_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
+    """YuNet only: the lowest face score kept."""
+    max_missed: int = Field(default=5, ge=0)
+    """A face track survives this many frames without a detection."""
+    speaker_tolerance_deg: float = Field(default=15.0, gt=0.0, le=90.0)
+    """A face this close to the sound's direction may be the speaker."""
+    threads: int = Field(default=1, ge=1, le=64)
+    """OpenCV worker threads (one keeps a core free for the audio path)."""
+
+
+class HeadConfig(_Section):
+    """A pan-tilt head that turns toward the active speaker (simulated unless a driver is given)."""
+
+    enabled: bool = False
+    pan_min_deg: float = Field(default=-170.0, ge=-180.0, le=0.0)
+    pan_max_deg: float = Field(default=170.0, ge=0.0, le=180.0)
+    tilt_min_deg: float = Field(default=-30.0, ge=-90.0, le=0.0)
+    tilt_max_deg: float = Field(default=30.0, ge=0.0, le=90.0)
+    max_speed_dps: float = Field(default=120.0, gt=0.0, le=2000.0)
+    hysteresis_deg: float = Field(default=10.0, ge=0.0, le=90.0)
+    """A new direction this close to where the head is going does not move it."""
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Sound directions less sure than this do not move the head."""
 
 
 class AgentConfig(_Section):
@@ -141,6 +351,11 @@ class AgentConfig(_Section):
     tts: TtsConfig = TtsConfig()
     policy: PolicyConfig = PolicyConfig()
     tools: ToolsConfig = ToolsConfig()
+    serve: ServeConfig = ServeConfig()
+    array: ArrayConfig = ArrayConfig()
+    camera: CameraConfig = CameraConfig()
+    faces: FacesConfig = FacesConfig()
+    head: HeadConfig = HeadConfig()
 
 
 def load_config(path: str | Path | None = None) -> AgentConfig:

@@ -153,6 +153,14 @@ class Say(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FirstToken(Event):
+    """The policy's model sent the first chunk of its answer to turn ``turn``."""
+
+    type: ClassVar[str] = "first_token"
+    turn: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SpeakingStarted(Event):
     """The first sample of an utterance reached the speaker."""
 
@@ -187,22 +195,53 @@ class StopAll(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SoundDirection(Event):
+    """Where speech came from: ``azimuth_deg`` counter-clockwise from the array's +x axis, in
+    [0, 360), the talker's tracked direction; ``measured_deg`` is this speech's own estimate.
+    ``final`` is False for interim directions while someone is still speaking. ``source_id``
+    names the talker track. A linear array (two microphones) cannot tell ``azimuth_deg`` from
+    ``mirror_deg`` (front/back ambiguity); None for other arrays."""
+
     type: ClassVar[str] = "sound_direction"
     azimuth_deg: float
     confidence: float
+    start: float | None = None
+    end: float | None = None
+    final: bool = True
+    source_id: int | None = None
+    measured_deg: float | None = None
+    mirror_deg: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Faces(Event):
+    """The faces in view: each ``{"id", "box": [x, y, w, h], "bearing_deg", "camera_deg", "score",
+    "mouth_motion"}``; ``bearing_deg`` is in the array's frame like every azimuth, ``camera_deg``
+    is signed from the camera's axis (positive to the left)."""
+
     type: ClassVar[str] = "faces"
     faces: list[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ActiveSpeaker(Event):
+    """Who is speaking: ``face_id`` (None when no face matches) at ``azimuth_deg``. ``method``
+    says how: ``direction`` (the sound's direction matched one face), ``mouth`` (mouth motion
+    with the voice chose among faces close together), ``sound`` (no face: the sound's direction)."""
+
     type: ClassVar[str] = "active_speaker"
     face_id: int | None
     azimuth_deg: float
+    method: str = "direction"
+    source_id: int | None = None
+    final: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SceneDescription(Event):
+    """What the camera shows, in words (from a vision model)."""
+
+    type: ClassVar[str] = "scene_description"
+    text: str
 
 
 # --- health --------------------------------------------------------------------------------------
@@ -233,3 +272,6 @@ class TurnLatency(Event):
     type: ClassVar[str] = "latency"
     turn: int
     steps_ms: dict[str, float]
+    wall_ms: dict[str, float] = field(default_factory=dict)
+    """The same steps on the wall clock (from the capture of the end of speech): includes the time
+    spent computing, which media time does not when a file is fed as fast as possible."""

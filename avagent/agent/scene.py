@@ -6,10 +6,14 @@ every phrase is known, so voice activity, turn-taking and recognition can be che
 
 from __future__ import annotations
 
+import io
+import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import soundfile as sf
@@ -50,11 +54,40 @@ class Scene:
 
 def speak(text: str, *, voice: str = "en-us", rate_wpm: int = 150, sample_rate: int = 16000) -> np.ndarray:
     """``text`` spoken by espeak-ng, trimmed of leading and trailing silence."""
-    synth = EspeakSynthesizer(voice, rate_wpm)
-    audio = synth.synthesize_sync(text)
-    if sample_rate != synth.sample_rate:
-        audio = np.asarray(soxr.resample(audio, synth.sample_rate, sample_rate), dtype=np.float32)
-    return trim_silence(audio)
+    return speak_all([(text, voice, rate_wpm)], sample_rate)[0]
+
+
+def speak_all(lines: Sequence[tuple[str, str, int]], sample_rate: int = 16000) -> list[np.ndarray]:
+    """Each ``(text, voice, rate_wpm)`` spoken, trimmed of silence, always the same for the same lines.
+
+    espeak-ng's pitch flutter runs on from one synthesis to the next inside a process (a static
+    counter with no reset), so the same text sounds slightly different depending on what was said
+    before. Scenes are ground truth: they are made in a fresh process each time.
+    """
+    request = json.dumps([list(line) for line in lines])
+    result = subprocess.run(
+        [sys.executable, "-m", "avagent.agent.scene", str(sample_rate)],
+        input=request.encode(),
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"speech synthesis failed: {result.stderr.decode(errors='replace').strip()[-300:]}"
+        )
+    with np.load(io.BytesIO(result.stdout)) as arrays:
+        return [arrays[f"a{i}"] for i in range(len(lines))]
+
+
+def _speak_here(lines: list[list[Any]], sample_rate: int) -> list[np.ndarray]:
+    out = []
+    for text, voice, rate in lines:
+        synth = EspeakSynthesizer(str(voice), int(rate))
+        audio = synth.synthesize_sync(str(text))
+        if sample_rate != synth.sample_rate:
+            audio = np.asarray(soxr.resample(audio, synth.sample_rate, sample_rate), dtype=np.float32)
+        out.append(trim_silence(audio))
+    return out
 
 
 def trim_silence(audio: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
@@ -91,12 +124,14 @@ def synthesize_scene(
     level: float = 0.3,
     seed: int = 0,
     voice: str = "en-us",
-    rate_wpm: int = 150,
+    rate_wpm: int | Sequence[int] = 150,
     sample_rate: int = 16000,
 ) -> Scene:
     """Phrases spoken one after another with ``gap_s`` of pause, in noise at ``snr_db`` (relative
-    to the speech's power; None for no noise). ``level`` is the speech's peak amplitude."""
-    spoken = [speak(p, voice=voice, rate_wpm=rate_wpm, sample_rate=sample_rate) for p in phrases]
+    to the speech's power; None for no noise). ``level`` is the speech's peak amplitude;
+    ``rate_wpm`` is one speaking rate for all phrases or one per phrase."""
+    rates = [rate_wpm] * len(phrases) if isinstance(rate_wpm, int) else list(rate_wpm)
+    spoken = speak_all([(p, voice, rate) for p, rate in zip(phrases, rates, strict=True)], sample_rate)
     total = lead_s + sum(s.shape[0] / sample_rate for s in spoken) + gap_s * max(0, len(spoken) - 1) + tail_s
     audio = np.zeros(round(total * sample_rate), dtype=np.float32)
     placed: list[SpokenPhrase] = []
@@ -116,3 +151,11 @@ def synthesize_scene(
         audio += noise(audio.shape[0], noise_kind, rng) * np.float32(np.sqrt(power / 10 ** (snr_db / 10)))
     np.clip(audio, -1.0, 1.0, out=audio)
     return Scene(audio, sample_rate, placed, snr_db)
+
+
+if __name__ == "__main__":
+    # The fresh process of ``speak_all``: JSON lines in on stdin, an npz of arrays out on stdout.
+    spoken = _speak_here(json.loads(sys.stdin.buffer.read()), int(sys.argv[1]))
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"a{i}": a for i, a in enumerate(spoken)})
+    sys.stdout.buffer.write(buffer.getvalue())

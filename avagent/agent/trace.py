@@ -1,16 +1,28 @@
 """Turn tracing: how long each step of a turn took, from the end of the user's speech.
 
 The tracer watches the bus like any observer (no stage knows about it) and, when the first
-sample of a turn's answer is heard, publishes a ``latency`` event with the media-time delay of
-each step: transcript, first tool call, first ``say``, first audio out.
+sample of a turn's answer is heard, publishes a ``latency`` event with the delay of each step:
+final transcript, the model's first token, first tool call, first ``say``, first audio out. Delays
+are measured from the end of the user's speech, in media time (``steps_ms``) and on the wall clock
+(``wall_ms``, which also counts the time spent computing when a file is fed as fast as possible).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from avagent.agent.bus import Bus
-from avagent.agent.events import Event, Say, SpeakingStarted, ToolCall, Transcript, TurnLatency, UserTurn
+from avagent.agent.events import (
+    Event,
+    FirstToken,
+    Say,
+    SpeakingStarted,
+    ToolCall,
+    Transcript,
+    TurnLatency,
+    UserTurn,
+)
 
 
 @dataclass
@@ -18,6 +30,7 @@ class _TurnTimes:
     speech_end: float
     t_capture: float
     steps: dict[str, float] = field(default_factory=dict)
+    wall: dict[str, float] = field(default_factory=dict)
 
 
 class TurnTracer:
@@ -26,6 +39,7 @@ class TurnTracer:
     name = "trace"
     _STEPS = (
         (Transcript, "transcript"),
+        (FirstToken, "first_token"),
         (ToolCall, "tool_call"),
         (Say, "say"),
         (SpeakingStarted, "first_audio"),
@@ -34,7 +48,7 @@ class TurnTracer:
     def __init__(self, bus: Bus, *, keep: int = 64) -> None:
         self._bus = bus
         self._events = bus.subscribe(
-            UserTurn, Transcript, ToolCall, Say, SpeakingStarted, name="trace.events", maxsize=256
+            UserTurn, Transcript, FirstToken, ToolCall, Say, SpeakingStarted, name="trace.events", maxsize=256
         )
         self._turns: dict[int, _TurnTimes] = {}
         self._keep = keep
@@ -59,11 +73,16 @@ class TurnTracer:
         for kind, step in self._STEPS:
             if isinstance(event, kind) and step not in times.steps:
                 times.steps[step] = round((event.t - times.speech_end) * 1000.0, 1)
+                times.wall[step] = round((time.monotonic() - times.t_capture) * 1000.0, 1)
         if isinstance(event, SpeakingStarted):
             assert isinstance(turn_id, int)
             del self._turns[turn_id]
             latency = TurnLatency(
-                t=event.t, t_capture=times.t_capture, turn=turn_id, steps_ms=dict(times.steps)
+                t=event.t,
+                t_capture=times.t_capture,
+                turn=turn_id,
+                steps_ms=dict(times.steps),
+                wall_ms=dict(times.wall),
             )
             self.completed.append(latency)
             return latency

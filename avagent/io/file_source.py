@@ -68,23 +68,33 @@ class FileAudioSource:
                     t = await self._send(block, t, rate, start_loop, start_mono)
             silence = np.zeros((self._block, self.info.channels), dtype=np.float32)
             tail_end = t + self.max_tail_s
-            while t < tail_end and not self._idle():
+            while t < tail_end:
+                # Paced: wait for the next block first, so the agent has handled the last one
+                # before we ask whether it is idle.
+                await self._pace(start_loop + t + self._block / rate)
+                if self._idle():
+                    break
                 t = await self._send(silence, t, rate, start_loop, start_mono)
         finally:
             self.finished.set()
+
+    async def _pace(self, deadline: float) -> float:
+        """In real time, sleep until ``deadline`` (loop time); returns how late we already were."""
+        if not self.realtime:
+            return 0.0
+        delay = deadline - asyncio.get_running_loop().time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+            return 0.0
+        return -delay
 
     async def _send(
         self, block: np.ndarray, t: float, rate: int, start_loop: float, start_mono: float
     ) -> float:
         t_end = t + int(block.shape[0]) / rate
         if self.realtime:
-            loop = asyncio.get_running_loop()
             # A block exists once its last sample has arrived.
-            delay = start_loop + t_end - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            else:
-                self.lag_s.append(-delay)
+            self.lag_s.append(await self._pace(start_loop + t_end))
             capture = start_mono + t
         else:
             capture = time.monotonic()

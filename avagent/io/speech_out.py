@@ -67,10 +67,19 @@ class SpeechOut:
                     Error(t=self._bus.media_time(), stage=self.name, message=f"cannot speak: {exc}")
                 )
                 continue
-            self.playback.enqueue(Utterance(self._to_playback_rate(audio), sentence, say.turn))
+            self.playback.enqueue(Utterance(self._to_playback_rate(_trim_lead(audio)), sentence, say.turn))
 
     def _to_playback_rate(self, audio: np.ndarray) -> np.ndarray:
         rate = self.playback.sample_rate
         if self._synth.sample_rate == rate or audio.shape[0] == 0:
             return audio.astype(np.float32, copy=False)
         return np.asarray(soxr.resample(audio, self._synth.sample_rate, rate), dtype=np.float32)
+
+
+def _trim_lead(audio: np.ndarray, threshold: float = 1e-3, keep: int = 64) -> np.ndarray:
+    """Drop the silence a synthesiser puts before the first sound (up to tens of milliseconds):
+    the answer is heard that much sooner."""
+    loud = np.flatnonzero(np.abs(audio) > threshold)
+    if loud.size == 0:
+        return audio
+    return audio[max(0, int(loud[0]) - keep) :]

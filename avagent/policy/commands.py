@@ -18,15 +18,18 @@ class CommandPolicy:
         phrases: CommandPhrases,
         *,
         sorry: str = "Sorry, I did not understand.",
-        min_confidence: float = 0.8,
+        min_confidence: float = 0.75,
+        exact: bool = False,
     ) -> None:
+        """``exact``: the recogniser decodes with the phrases' grammar, so only whole phrases count."""
         self.phrases = phrases
+        self.exact = exact
         self.sorry = sorry
         self.min_confidence = min_confidence
 
     async def respond(self, transcript: Transcript, actions: Actions) -> None:
         unsure = transcript.confidence is not None and transcript.confidence < self.min_confidence
-        match = None if unsure else self.phrases.match(transcript.text)
+        match = None if unsure else self.phrases.match(transcript.text, exact=self.exact)
         if match is None:
             await actions.say(self.sorry)
             return

@@ -1,20 +1,106 @@
 """The policy stage: final transcripts in; tool calls, tool results and speech out.
 
-Turns are answered one at a time, in order. A barge-in or a stop cancels the answer in progress
-and drops answers not yet started: the user has moved on.
+Turns are answered one at a time, in order, each in a cancellable worker. How the user cutting in
+acts on an answer (see docs/policy.md):
+
+- At the first sound of the user's speech over the agent (``pause_speaking``) the *floor* is held:
+  the answer says nothing new, starts no tool, and stops reading its model's stream. Playback is
+  paused by the speech-out stage at the same moment.
+- If that speech lasts (``barge_in``), the answer is cancelled: the model's stream is closed, tool
+  calls not yet started are dropped (never run late), running tools are cancelled or, for tools
+  with ``cancel_on_interrupt=False``, left to finish and their results reported. Queued answers
+  are dropped: the user has moved on.
+- If it stops short (``resume_speaking``: a backchannel, a cough), the floor is released and the
+  answer carries on where it was, with nothing lost.
+
+A ``stop`` cancels everything, tools included. A tool whose permission is ``confirm`` makes the
+answer ask aloud and wait for the user's next words; that answer is theirs, not a new turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
 from avagent.agent.bus import Bus
-from avagent.agent.events import BargeIn, Error, Say, StopAll, ToolCall, ToolResult, Transcript
+from avagent.agent.events import (
+    ActiveSpeaker,
+    BargeIn,
+    Error,
+    Event,
+    Faces,
+    FirstToken,
+    PauseSpeaking,
+    ResumeSpeaking,
+    Say,
+    SceneDescription,
+    SoundDirection,
+    SpeakingEnded,
+    SpeakingStarted,
+    StopAll,
+    ToolCall,
+    ToolResult,
+    Transcript,
+)
+from avagent.agent.streams import Activity
 from avagent.agent.worker import Worker
-from avagent.policy.base import Policy
-from avagent.tools.executor import ToolExecutor, ToolOutcome
+from avagent.policy.base import ObservingPolicy, Policy
+from avagent.tools.confirm import is_yes
+from avagent.tools.executor import Admitted, ToolExecutor, ToolOutcome
+
+OBSERVABLE: tuple[type[Event], ...] = (
+    SoundDirection,
+    Faces,
+    ActiveSpeaker,
+    SceneDescription,
+    SpeakingStarted,
+    SpeakingEnded,
+    ToolResult,
+)
+"""Events handed to an ``ObservingPolicy`` (besides transcripts and interruptions)."""
+
+INTERRUPTED = "cancelled: the user interrupted"
+
+
+@contextlib.contextmanager
+def waiting_for_user(activity: Activity) -> Iterator[None]:
+    """Not work in flight while waiting for the user: a file fed as fast as the agent settles must
+    go on (the user's next words are further on in it)."""
+    activity.end()
+    try:
+        yield
+    finally:
+        activity.begin()
+
+
+class Floor:
+    """Whether the agent may act: held from the onset of the user's speech over it until that
+    speech is known to be a barge-in or a backchannel."""
+
+    def __init__(self, activity: Activity) -> None:
+        self._clear = asyncio.Event()
+        self._clear.set()
+        self._activity = activity
+
+    @property
+    def held(self) -> bool:
+        return not self._clear.is_set()
+
+    def hold(self) -> None:
+        self._clear.clear()
+
+    def release(self) -> None:
+        self._clear.set()
+
+    async def wait(self) -> None:
+        """Return when the floor is free (at once, usually)."""
+        if self._clear.is_set():
+            return
+        with waiting_for_user(self._activity):
+            await self._clear.wait()
 
 
 class TurnActions:
@@ -22,13 +108,28 @@ class TurnActions:
 
     _call_ids = itertools.count(1)
 
-    def __init__(self, bus: Bus, executor: ToolExecutor, transcript: Transcript) -> None:
-        self._bus = bus
-        self._executor = executor
+    def __init__(self, runner: PolicyRunner, transcript: Transcript) -> None:
+        self._runner = runner
+        self._bus = runner.bus
+        self._executor = runner.executor
         self._transcript = transcript
+        self._first_token_seen = False
+
+    async def checkpoint(self) -> None:
+        await self._runner.floor.wait()
+
+    async def first_token(self) -> None:
+        if not self._first_token_seen:
+            self._first_token_seen = True
+            await self._bus.publish(
+                FirstToken(
+                    t=self._bus.media_time(), t_capture=self._transcript.t_capture, turn=self._transcript.turn
+                )
+            )
 
     async def say(self, text: str) -> None:
         if text.strip():
+            await self._runner.floor.wait()
             await self._bus.publish(
                 Say(
                     t=self._bus.media_time(),
@@ -38,32 +139,37 @@ class TurnActions:
                 )
             )
 
-    async def call_tool(self, name: str, args: dict[str, Any]) -> ToolOutcome:
-        call_id = f"call_{next(self._call_ids)}"
-        turn = self._transcript.turn
-        cause = self._transcript.t_capture
+    async def confirm(self, question: str) -> bool:
+        """Ask ``question`` aloud and wait for the user's answer; only a yes confirms."""
+        await self.say(question)
+        answer = await self._runner.next_user_words()
+        return answer is not None and is_yes(answer.text)
+
+    async def call_tool(self, name: str, args: dict[str, Any], call_id: str | None = None) -> ToolOutcome:
+        await self._runner.floor.wait()
+        call_id = call_id or f"call_{next(self._call_ids)}"
+        admitted = await self._executor.admit(name, args, self.confirm)
+        checked = admitted.args if isinstance(admitted, Admitted) else self._executor.checked_args(name, args)
         await self._bus.publish(
             ToolCall(
                 t=self._bus.media_time(),
-                t_capture=cause,
+                t_capture=self._transcript.t_capture,
                 name=name,
-                args=self._executor.checked_args(name, args) or args,
-                turn=turn,
+                args=checked if checked is not None else args,
+                turn=self._transcript.turn,
                 call_id=call_id,
             )
         )
-        outcome = await self._executor.execute(name, args)
-        await self._bus.publish(
-            ToolResult(
-                t=self._bus.media_time(),
-                t_capture=cause,
-                name=name,
-                ok=outcome.ok,
-                result=outcome.result,
-                turn=turn,
-                call_id=call_id,
-            )
-        )
+        if isinstance(admitted, ToolOutcome):
+            outcome = admitted
+        else:
+            running = asyncio.create_task(self._executor.run(admitted), name=f"tool.{name}")
+            try:
+                outcome = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                self._runner.interrupted_during(running, admitted, call_id, self._transcript)
+                raise
+        await self._bus.publish(self._runner.result_event(name, outcome, call_id, self._transcript))
         return outcome
 
 
@@ -72,36 +178,146 @@ class PolicyRunner:
 
     name = "policy"
 
-    def __init__(self, bus: Bus, policy: Policy, executor: ToolExecutor) -> None:
-        self._bus = bus
+    def __init__(
+        self, bus: Bus, policy: Policy, executor: ToolExecutor, *, confirm_timeout_s: float = 10.0
+    ) -> None:
+        self.bus = bus
         self.policy = policy
-        self._executor = executor
-        self._inbox = bus.subscribe(Transcript, BargeIn, StopAll, name="policy.in")
+        self.executor = executor
+        self.confirm_timeout_s = confirm_timeout_s
+        self.floor = Floor(bus.activity)
+        self._inbox = bus.subscribe(
+            Transcript,
+            BargeIn,
+            StopAll,
+            PauseSpeaking,
+            ResumeSpeaking,
+            *OBSERVABLE,
+            name="policy.in",
+            maxsize=256,
+        )
         self._worker: Worker[Transcript] = Worker("policy.answers", self._answer, bus.activity)
+        self._answer_waiter: asyncio.Future[Transcript] | None = None
+        self._stopping_all = False
+        self._survivors: set[asyncio.Task[ToolOutcome]] = set()
+        self.dropped_calls = 0
+        """Tool calls cancelled by an interruption (running tools with ``cancel_on_interrupt``)."""
 
     @property
     def busy(self) -> bool:
-        """An answer is being worked out."""
-        return self._worker.busy
+        """An answer is being worked out, or a tool it started is still running."""
+        return self._worker.busy or bool(self._survivors)
+
+    @property
+    def thinking(self) -> bool:
+        """An answer is being worked out and is not waiting for the user (a confirmation)."""
+        return self._worker.busy and self._answer_waiter is None
 
     async def run(self) -> None:
         self._worker.start()
         try:
             async for item in self._inbox:
-                if isinstance(item, Transcript):
-                    if item.final:
-                        await self._worker.put(item)
-                else:
-                    await self._worker.cancel()
+                await self._dispatch(item)
         finally:
             await self._worker.stop()
+            for task in list(self._survivors):
+                task.cancel()
+
+    async def _dispatch(self, item: Event) -> None:
+        if isinstance(item, Transcript):
+            waiter = self._answer_waiter
+            if item.final and waiter is not None and not waiter.done():
+                waiter.set_result(item)
+            elif item.final:
+                await self._worker.put(item)
+        elif isinstance(item, PauseSpeaking):
+            self.floor.hold()
+        elif isinstance(item, ResumeSpeaking):
+            self.floor.release()
+        elif isinstance(item, BargeIn):
+            self.floor.release()
+            # While a confirmation is asked, speech is the user's answer, not an interruption.
+            if self._answer_waiter is None:
+                await self._worker.cancel()
+        elif isinstance(item, StopAll):
+            self.floor.release()
+            self._stopping_all = True
+            try:
+                await self._worker.cancel()
+            finally:
+                self._stopping_all = False
+            for task in list(self._survivors):
+                task.cancel()
+        policy = self.policy
+        if isinstance(policy, ObservingPolicy) and isinstance(item, policy.observes):
+            policy.observe(item)
+
+    async def next_user_words(self) -> Transcript | None:
+        """The user's next final transcript, or None when none comes within ``confirm_timeout_s`` of
+        media time (the wall clock bounds it too, should the input stop)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Transcript] = loop.create_future()
+        self._answer_waiter = waiter
+        media_deadline = self.bus.media_time() + self.confirm_timeout_s
+        wall_deadline = loop.time() + 3 * self.confirm_timeout_s
+        try:
+            with waiting_for_user(self.bus.activity):
+                while not waiter.done():
+                    await asyncio.wait({waiter}, timeout=0.05)
+                    if not waiter.done() and (
+                        self.bus.media_time() >= media_deadline or loop.time() >= wall_deadline
+                    ):
+                        return None
+            return waiter.result()
+        finally:
+            self._answer_waiter = None
+            if not waiter.done():
+                waiter.cancel()
+
+    def result_event(
+        self, name: str, outcome: ToolOutcome, call_id: str, transcript: Transcript
+    ) -> ToolResult:
+        return ToolResult(
+            t=self.bus.media_time(),
+            t_capture=transcript.t_capture,
+            name=name,
+            ok=outcome.ok,
+            result=outcome.result,
+            turn=transcript.turn,
+            call_id=call_id,
+        )
+
+    def interrupted_during(
+        self, running: asyncio.Task[ToolOutcome], admitted: Admitted, call_id: str, transcript: Transcript
+    ) -> None:
+        """The answer was cancelled while ``running`` ran: cancel it, or let it finish (per the tool's
+        ``cancel_on_interrupt``; a stop cancels every tool); its result is published either way."""
+        name = admitted.tool.name
+        if admitted.tool.cancel_on_interrupt or self._stopping_all:
+            running.cancel()
+            self.dropped_calls += 1
+        self._survivors.add(running)
+        self.bus.activity.track(running)
+
+        def finished(task: asyncio.Task[ToolOutcome]) -> None:
+            self._survivors.discard(task)
+            if task.cancelled():
+                outcome = ToolOutcome(False, INTERRUPTED)
+            elif task.exception() is not None:
+                outcome = ToolOutcome(False, f"{name} failed: {task.exception()}")
+            else:
+                outcome = task.result()
+            self.bus.publish_nowait(self.result_event(name, outcome, call_id, transcript))
+
+        running.add_done_callback(finished)
 
     async def _answer(self, transcript: Transcript) -> None:
+        self.floor.release()
         try:
-            await self.policy.respond(transcript, TurnActions(self._bus, self._executor, transcript))
+            await self.policy.respond(transcript, TurnActions(self, transcript))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            await self._bus.publish(
-                Error(t=self._bus.media_time(), stage=self.name, message=f"{type(exc).__name__}: {exc}")
+            await self.bus.publish(
+                Error(t=self.bus.media_time(), stage=self.name, message=f"{type(exc).__name__}: {exc}")
             )

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from avagent.io.actuators import Body
+from avagent.tools.phrases import Spoken
 from avagent.tools.registry import Tool, tool
 
 SAY_EXAMPLES = ["hello", "good morning", "good night", "thank you", "goodbye", "nice to meet you"]
@@ -20,7 +21,9 @@ def builtin_tools(body: Body, now: Callable[[], datetime.datetime] = datetime.da
     @tool(phrases=["turn {direction}", "turn {direction} {degrees} degrees"], cancel_on_interrupt=False)
     async def turn(
         direction: Literal["left", "right"],
-        degrees: Annotated[int, Field(ge=1, le=360, description="How far to turn, in degrees.")] = 90,
+        degrees: Annotated[
+            int, Field(ge=1, le=360, description="How far to turn, in degrees."), Spoken(step=5)
+        ] = 90,
     ) -> str:
         """Turn the robot in place, to the left or to the right."""
         await body.turn(degrees if direction == "left" else -degrees)
@@ -31,6 +34,7 @@ def builtin_tools(body: Body, now: Callable[[], datetime.datetime] = datetime.da
         azimuth_deg: Annotated[
             int,
             Field(ge=0, le=359, description="Direction, counter-clockwise from straight ahead, in degrees."),
+            Spoken(step=5),
         ],
     ) -> str:
         """Point the robot's head in a direction."""

@@ -67,6 +67,17 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+@dataclass(frozen=True, slots=True)
+class Spoken:
+    """How an ``int`` argument is said: every ``step`` within its bounds (``Annotated`` metadata).
+
+    A smaller vocabulary is recognised more reliably: people say "forty five degrees", rarely
+    "forty three degrees".
+    """
+
+    step: int = 1
+
+
 @dataclass(frozen=True)
 class Slot:
     name: str
@@ -133,11 +144,13 @@ class CommandPhrases:
         lines.extend(f"<{name}> = {body};" for name, body in rules.items())
         return "\n".join(lines) + "\n"
 
-    def match(self, text: str) -> CommandMatch | None:
+    def match(self, text: str, *, exact: bool = False) -> CommandMatch | None:
         """The tool call that ``text`` asks for, or None.
 
-        The whole text matching a phrase wins; otherwise the longest phrase found inside the text
-        (a free-speech recogniser may add "please" or "could you").
+        The whole text matching a phrase wins; otherwise, unless ``exact``, the longest phrase
+        found inside the text (a free-speech recogniser may add "please" or "could you"). A grammar
+        recogniser's text must match exactly: anything else is a path that never reached the end of
+        the grammar.
         """
         said = normalise(text)
         if not said:
@@ -147,6 +160,8 @@ class CommandPhrases:
             m = phrase.pattern.fullmatch(said)
             if m is not None:
                 return CommandMatch(phrase.tool, _arguments(phrase, m), phrase.template)
+            if exact:
+                continue
             m = phrase.pattern.search(said)
             if m is not None and (best is None or len(m.group(0)) > best[0]):
                 best = (len(m.group(0)), CommandMatch(phrase.tool, _arguments(phrase, m), phrase.template))
@@ -197,7 +212,10 @@ def _slot(tool_name: str, name: str, info: FieldInfo) -> Slot:
         return Slot(name, tuple(values), values)
     if annotation is int or annotation is float:
         low, high = _bounds(info)
-        values = {number_words(n): (n if annotation is int else float(n)) for n in range(low, high + 1)}
+        step = next((m.step for m in info.metadata if isinstance(m, Spoken)), 1)
+        first = low if step == 1 else max(step, (low + step - 1) // step * step)
+        numbers = range(first, high + 1, step)
+        values = {number_words(n): (n if annotation is int else float(n)) for n in numbers}
         return Slot(name, tuple(values), values, numeric=True)
     if annotation is str and info.examples:
         values = {normalise(str(v)): str(v) for v in info.examples}

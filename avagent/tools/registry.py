@@ -63,7 +63,10 @@ class Tool:
                 f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()
             )
             raise ToolArgumentError(f"invalid arguments for {self.name}: {problems}") from None
-        return {name: getattr(model, name) for name in type(model).model_fields}
+        checked = {name: getattr(model, name) for name in type(model).model_fields}
+        # Models that validate by a JSON schema (tools of MCP servers) keep their arguments as extras.
+        checked.update(model.model_extra or {})
+        return checked
 
     async def invoke(self, args: dict[str, Any]) -> str:
         """Validate ``args`` and run the tool within its timeout; the result as text."""

@@ -30,9 +30,16 @@ async def run_in_worker(fn: Callable[..., R], *args: object) -> R:
     return await asyncio.to_thread(fn, *args)
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+|\n+")
+_SENTENCE_END = re.compile(r"[.!?;:][\"'”’)\]]*(?=\s)|\n")
 
 
 def split_sentences(text: str) -> list[str]:
-    """Cut ``text`` after sentence-ending punctuation, so speaking can start at the first one."""
-    return [part.strip() for part in _SENTENCE_END.split(text) if part and part.strip()]
+    """Cut ``text`` after sentence-ending punctuation (and closing quotes), so that speaking can
+    start at the first sentence; "3.5" is not an end, nor is a full stop without a space after."""
+    sentences = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        sentences.append(text[start : m.end()])
+        start = m.end()
+    sentences.append(text[start:])
+    return [s.strip() for s in sentences if s.strip()]

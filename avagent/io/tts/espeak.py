@@ -45,6 +45,7 @@ class _Engine:
             ) from exc
         self.lock = threading.Lock()
         self._lib: Any = ctypes.cdll.LoadLibrary(espeakng_loader.get_library_path())
+        self._libc: Any = ctypes.CDLL(None)
         self._lib.espeak_Initialize.restype = ctypes.c_int
         self._lib.espeak_Synth.argtypes = [
             ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
@@ -76,6 +77,11 @@ class _Engine:
             self._lib.espeak_SetParameter(_ESPEAK_RATE, rate_wpm, 0)
             self._lib.espeak_SetParameter(_ESPEAK_PITCH, pitch, 0)
             self._chunks = []
+            # Voice variants add breath noise from random numbers (espeak-ng's own generator and
+            # the C library's, which other libraries in the process also draw from): seed both so
+            # that a text always sounds the same.
+            self._lib.espeak_ng_SetRandSeed(ctypes.c_long(1))
+            self._libc.srand(1)
             data = text.encode("utf-8") + b"\0"
             status = self._lib.espeak_Synth(data, len(data), 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None)
             self._lib.espeak_Synchronize()

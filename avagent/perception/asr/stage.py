@@ -1,12 +1,19 @@
-"""The speech recognition stage: finished user turns in, transcripts out."""
+"""The speech recognition stage: finished user turns in, transcripts out.
+
+Recognition starts early: when the user pauses (``SpeechSoFar``), the turn's audio so far is
+transcribed at once, while the end-of-turn silence runs. If the turn does end there, the words
+are ready when it does; if the user goes on, that work is dropped.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from avagent.agent.bus import Bus
 from avagent.agent.events import Error, Transcript, UserTurn
-from avagent.perception.asr.base import Recognizer
+from avagent.perception.asr.base import Recognition, Recognizer
+from avagent.perception.listening import SpeechSoFar
 
 
 class Transcriber:
@@ -18,29 +25,68 @@ class Transcriber:
 
     name = "asr"
 
-    def __init__(self, bus: Bus, recognizer: Recognizer) -> None:
+    def __init__(self, bus: Bus, recognizer: Recognizer, *, early: bool = True) -> None:
         self._bus = bus
         self.recognizer = recognizer
-        self._turns = bus.subscribe(UserTurn, name="asr.turns", maxsize=32)
+        self._inbox = bus.subscribe(UserTurn, SpeechSoFar, name="asr.turns", maxsize=32)
+        self._early_enabled = early
+        self._early: tuple[float, float, asyncio.Task[Recognition]] | None = None
+        self.early_hits = 0
 
     async def run(self) -> None:
-        async for turn in self._turns:
-            try:
-                result = await self.recognizer.transcribe(turn.audio, turn.sample_rate)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                await self._bus.publish(
-                    Error(t=self._bus.media_time(), stage=self.name, message=f"{type(exc).__name__}: {exc}")
-                )
-                continue
+        try:
+            async for item in self._inbox:
+                if isinstance(item, SpeechSoFar):
+                    if self._early_enabled:
+                        self._start_early(item)
+                    continue
+                await self._transcribe(item)
+        finally:
+            self._drop_early()
+
+    def _start_early(self, so_far: SpeechSoFar) -> None:
+        self._drop_early()
+        task = asyncio.create_task(self.recognizer.transcribe(so_far.audio, 16000), name="asr.early")
+        self._bus.activity.track(task)
+        self._early = (so_far.start, so_far.end, task)
+
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            task = self._early[2]
+            task.cancel()
+            # A cancelled or failed guess is of no interest: the turn is transcribed again.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._early = None
+
+    async def _recognise(self, turn: UserTurn) -> Recognition:
+        early, self._early = self._early, None
+        if early is not None and early[0] == turn.start and early[1] == turn.end:
+            with contextlib.suppress(Exception):
+                result = await early[2]
+                self.early_hits += 1
+                return result
+        elif early is not None:
+            self._early = early
+            self._drop_early()
+        return await self.recognizer.transcribe(turn.audio, turn.sample_rate)
+
+    async def _transcribe(self, turn: UserTurn) -> None:
+        try:
+            result = await self._recognise(turn)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
             await self._bus.publish(
-                Transcript(
-                    t=self._bus.media_time(),
-                    t_capture=turn.end_capture,
-                    text=result.text,
-                    final=True,
-                    turn=turn.turn,
-                    confidence=result.confidence,
-                )
+                Error(t=self._bus.media_time(), stage=self.name, message=f"{type(exc).__name__}: {exc}")
             )
+            return
+        await self._bus.publish(
+            Transcript(
+                t=self._bus.media_time(),
+                t_capture=turn.end_capture,
+                text=result.text,
+                final=True,
+                turn=turn.turn,
+                confidence=result.confidence,
+            )
+        )

@@ -1,0 +1,81 @@
+"""What the agent's senses report, as one compact, clearly marked block for each turn.
+
+The policy sees perception only through events: sound direction, faces, the active speaker and
+scene descriptions are kept as they arrive, and ``render`` writes the block that goes in front of
+the user's words. Old observations are left out (``max_age_s`` of media time), so the model is not
+told of a face that left a minute ago.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+
+from avagent.agent.events import ActiveSpeaker, Event, Faces, SceneDescription, SoundDirection
+
+BEGIN = "[context from the agent's senses; not said by the user]"
+END = "[the user said]"
+
+
+def _deg(value: float) -> str:
+    return f"{value:.0f}°"
+
+
+class PerceptionContext:
+    """The latest of each kind of perception event, rendered as a context block."""
+
+    observes: tuple[type[Event], ...] = (SoundDirection, Faces, ActiveSpeaker, SceneDescription)
+
+    def __init__(
+        self,
+        *,
+        max_age_s: float = 30.0,
+        now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now().astimezone(),
+    ) -> None:
+        self.max_age_s = max_age_s
+        self._now = now
+        self.direction: SoundDirection | None = None
+        self.faces: Faces | None = None
+        self.speaker: ActiveSpeaker | None = None
+        self.scene: SceneDescription | None = None
+
+    def observe(self, event: Event) -> None:
+        if isinstance(event, SoundDirection):
+            self.direction = event
+        elif isinstance(event, Faces):
+            self.faces = event
+        elif isinstance(event, ActiveSpeaker):
+            self.speaker = event
+        elif isinstance(event, SceneDescription):
+            self.scene = event
+
+    def _fresh(self, event: Event | None, t: float) -> bool:
+        return event is not None and t - event.t <= self.max_age_s
+
+    def render(self, t: float) -> str:
+        """The block for a turn whose words were final at media time ``t``."""
+        lines = [BEGIN, "time: " + self._now().strftime("%A %d %B %Y, %H:%M")]
+        speaker = self.speaker if self._fresh(self.speaker, t) else None
+        direction = self.direction if self._fresh(self.direction, t) else None
+        if speaker is not None:
+            who = f"face {speaker.face_id}" if speaker.face_id is not None else "someone not in view"
+            lines.append(f"speaker: {who}, at {_deg(speaker.azimuth_deg)}")
+        elif direction is not None:
+            lines.append(
+                f"speaker: voice from {_deg(direction.azimuth_deg)} (confidence {direction.confidence:.1f})"
+            )
+        else:
+            lines.append("speaker: direction unknown")
+        faces = self.faces if self._fresh(self.faces, t) else None
+        if faces is not None:
+            seen = []
+            for face in faces.faces[:6]:
+                bearing = face.get("bearing_deg")
+                where = f" at {_deg(float(bearing))}" if isinstance(bearing, int | float) else ""
+                seen.append(f"face {face.get('id', '?')}{where}")
+            lines.append("faces: " + (", ".join(seen) if seen else "none in view"))
+        if self.scene is not None:
+            age = max(0.0, t - self.scene.t)
+            lines.append(f"scene ({age:.0f} s ago): {self.scene.text.strip()[:300]}")
+        lines.append(END)
+        return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""Tools of MCP servers (stdio or streamable HTTP), in the project's registry.
+
+``McpToolbox`` opens one session per configured server and keeps it for the agent's life (a stdio
+server is started once, not at every call), turns each server tool into a ``Tool`` with the
+server's permission and timeout, and closes everything in ``aclose``. The sessions run anyio task
+groups: ``start`` and ``aclose`` must be awaited in the same task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from avagent.agent.config import McpServerConfig
+from avagent.tools.langchain_tools import from_langchain
+from avagent.tools.registry import Tool
+
+log = logging.getLogger("avagent.mcp")
+
+
+class McpError(RuntimeError):
+    """An MCP server could not be started or listed."""
+
+
+def connection(server: McpServerConfig) -> dict[str, Any]:
+    """The langchain-mcp-adapters connection for ``server``."""
+    if server.transport == "stdio":
+        conn: dict[str, Any] = {"transport": "stdio", "command": server.command, "args": list(server.args)}
+        if server.env is not None:
+            conn["env"] = dict(server.env)
+        if server.cwd is not None:
+            conn["cwd"] = server.cwd
+        return conn
+    transport = "sse" if server.transport == "sse" else "streamable_http"
+    conn = {"transport": transport, "url": server.url, "timeout": server.timeout_s}
+    if server.headers:
+        conn["headers"] = dict(server.headers)
+    return conn
+
+
+class McpToolbox:
+    """Sessions with the configured MCP servers and their tools."""
+
+    def __init__(self, servers: Mapping[str, McpServerConfig]) -> None:
+        self.servers = dict(servers)
+        self._stack: contextlib.AsyncExitStack | None = None
+        self.tools: list[Tool] = []
+        self.failures: dict[str, str] = {}
+        """Server name -> why it could not be used (the others still are)."""
+
+    async def start(self) -> list[Tool]:
+        """Connect to every server and list its tools; a server that fails is left out and noted."""
+        from langchain_mcp_adapters.client import MultiServerMCPClient
+        from langchain_mcp_adapters.tools import load_mcp_tools
+
+        if self._stack is not None:
+            return self.tools
+        client = MultiServerMCPClient({name: connection(s) for name, s in self.servers.items()})  # type: ignore[misc]
+        self._stack = contextlib.AsyncExitStack()
+        for name, server in self.servers.items():
+            try:
+                session = await self._stack.enter_async_context(client.session(name))
+                lc_tools = await load_mcp_tools(
+                    session, server_name=name, tool_name_prefix=server.prefix, handle_tool_errors=False
+                )
+            except Exception as exc:  # one bad server must not keep the agent from starting
+                self.failures[name] = f"{type(exc).__name__}: {exc}"
+                log.warning("MCP server %s cannot be used: %s", name, self.failures[name])
+                continue
+            for lc_tool in lc_tools:
+                self.tools.append(
+                    from_langchain(lc_tool, permission=server.permission, timeout_s=server.timeout_s)
+                )
+        return self.tools
+
+    async def aclose(self) -> None:
+        """Close every session (ends stdio servers); safe to call twice."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
