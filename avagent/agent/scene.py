@@ -76,7 +76,7 @@ def speak_all(lines: Sequence[tuple[str, str, int]], sample_rate: int = 16000) -
             f"speech synthesis failed: {result.stderr.decode(errors='replace').strip()[-300:]}"
         )
     with np.load(io.BytesIO(result.stdout)) as arrays:
-        return [arrays[f"a{i}"] for i in range(len(lines))]
+        return [arrays[f"arr_{i}"] for i in range(len(lines))]
 
 
 def _speak_here(lines: list[list[Any]], sample_rate: int) -> list[np.ndarray]:
@@ -157,5 +157,5 @@ if __name__ == "__main__":
     # The fresh process of ``speak_all``: JSON lines in on stdin, an npz of arrays out on stdout.
     spoken = _speak_here(json.loads(sys.stdin.buffer.read()), int(sys.argv[1]))
     buffer = io.BytesIO()
-    np.savez(buffer, **{f"a{i}": a for i, a in enumerate(spoken)})
+    np.savez(buffer, *spoken)
     sys.stdout.buffer.write(buffer.getvalue())
