@@ -62,6 +62,8 @@ PHRASES = [
 ]
 BAND_HZ = (300.0, 4000.0)
 RATE = 16000
+VIDEO_FPS = 15.0
+"""The camera rate of the audio-under-video run: the default camera.fps of the config."""
 FRAME = 512
 HOP = 256
 
@@ -230,6 +232,7 @@ def face_speed(frames: int) -> dict[str, float]:
 
 async def audio_path(seconds: float, with_video: bool) -> dict[str, float]:
     """Latency of each 32 ms frame through the VAD and DOA stages, paced as a live microphone."""
+    from avagent.perception.face_worker import FaceProcess, FaceSettings
     from avagent.perception.faces import CameraGeometry, FaceStage, HaarFaceDetector
     from avagent.perception.listening import Listener
     from tests.drawn_faces import scene
@@ -241,16 +244,19 @@ async def audio_path(seconds: float, with_video: bool) -> dict[str, float]:
     tasks = []
     frames_detected = 0
     if with_video:
-        faces = FaceStage(bus, HaarFaceDetector(), CameraGeometry(), threads=1)
+        # As an agent runs it: detection and tracking in a process of their own.
+        faces = FaceStage(
+            bus, HaarFaceDetector(), CameraGeometry(), threads=1, worker=FaceProcess(FaceSettings())
+        )
         tasks.append(asyncio.create_task(faces.run()))
         image = scene([(150, 200, 60, 0.0), (330, 260, 120, 0.0), (520, 220, 70, 1.0)])
 
         async def camera() -> None:
             k = 0
             while True:
-                bus.publish_nowait(VideoFrame(image=image, t=k / 30, t_capture=time.monotonic()))
+                bus.publish_nowait(VideoFrame(image=image, t=k / VIDEO_FPS, t_capture=time.monotonic()))
                 k += 1
-                await asyncio.sleep(1 / 30)
+                await asyncio.sleep(1 / VIDEO_FPS)
 
         tasks.append(asyncio.create_task(camera()))
     vad_ms: list[float] = []

@@ -8,10 +8,17 @@ import pytest
 
 from avagent.agent.agent import Resources
 from avagent.agent.config import AgentConfig, parse_config
+from avagent.agent.events import Faces
 from avagent.agent.messages import VideoFrame
 from avagent.agent.scene import synthesize_scene
 from avagent.agent.streams import OverflowPolicy
-from avagent.io.webrtc.testing import CallPeer, ColourVideoTrack, SpokenAudioTrack, running_server
+from avagent.io.webrtc.testing import (
+    CallPeer,
+    PictureVideoTrack,
+    SpokenAudioTrack,
+    colour_video_track,
+    running_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +111,7 @@ async def test_camera_frames_reach_the_agent_as_video_frames(resources: Resource
     async with running_server(call_config(video_fps=10.0), resources) as (server, url):
         peer = CallPeer(url)
         try:
-            await peer.call(SpokenAudioTrack(silence), video=ColourVideoTrack(bgr))
+            await peer.call(SpokenAudioTrack(silence), video=colour_video_track(bgr))
             assert peer.call_id is not None
             session = server.sessions[peer.call_id]
             frames = session.agent.bus.subscribe(
@@ -122,3 +129,43 @@ async def test_camera_frames_reach_the_agent_as_video_frames(resources: Resource
     assert np.allclose(mean, bgr, atol=12)
     assert isinstance(second, VideoFrame)
     assert second.t_capture > first.t_capture
+
+
+async def test_faces_in_the_callers_video_when_asked_for(resources: Resources) -> None:
+    from tests.drawn_faces import blank, draw_face
+
+    picture = blank()
+    draw_face(picture, 200, 240, 160)
+    config = parse_config(
+        {"serve": {"loopback_only": True, "port": 0, "video_fps": 5.0}, "faces": {"on_calls": True}}
+    )
+    async with running_server(config, resources) as (server, url):
+        peer = CallPeer(url)
+        try:
+            await peer.call(
+                SpokenAudioTrack(np.zeros(48000, dtype=np.float32)), video=PictureVideoTrack(picture)
+            )
+            assert peer.call_id is not None
+            agent = server.sessions[peer.call_id].agent
+            assert agent.spatial.video is None, "a call's agent never opens the local camera"
+            faces = agent.bus.subscribe(Faces, name="test.faces")
+            seen = await faces.get()
+            while not seen.faces:
+                seen = await faces.get()
+        finally:
+            await peer.hang_up()
+    assert isinstance(seen, Faces)
+    assert len(seen.faces) == 1
+    # Left of the image centre is left of the camera's axis: a positive signed bearing.
+    assert seen.faces[0]["camera_deg"] > 5.0
+
+
+async def test_a_call_sees_no_faces_unless_asked(resources: Resources) -> None:
+    async with running_server(call_config(), resources) as (server, url):
+        peer = CallPeer(url)
+        try:
+            await peer.call(SpokenAudioTrack(np.zeros(48000, dtype=np.float32)))
+            assert peer.call_id is not None
+            assert server.sessions[peer.call_id].agent.spatial.faces is None
+        finally:
+            await peer.hang_up()

@@ -102,7 +102,10 @@ class Agent:
         policy: Policy | None = None,
         playback_rate: int | None = None,
         realtime: bool = True,
+        video_from_source: bool = False,
     ) -> None:
+        """``video_from_source``: the source publishes ``VideoFrame``s itself (a call's camera), so
+        the configured camera is not opened; faces run on that video if ``faces.on_calls``."""
         self.config = config = config if config is not None else AgentConfig()
         self.body: Body = body if body is not None else SimulatedBody()
         self.tools = tools if tools is not None else default_tools(config, self.body)
@@ -135,7 +138,7 @@ class Agent:
         self.tracer = TurnTracer(self.bus)
         self._extra_stages: list[Stage] = []
         # Where sound comes from, faces, the active speaker and the head: only what the config names.
-        self.spatial = build_spatial(config, self.bus, self.clock)
+        self.spatial = build_spatial(config, self.bus, self.clock, video_from_source=video_from_source)
         self._extra_stages.extend(self.spatial.stages)
         self._stop_requested = asyncio.Event()
         self._stopped = asyncio.Event()

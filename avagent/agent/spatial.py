@@ -92,31 +92,54 @@ def video_source(config: CameraConfig, bus: Bus, clock: MediaClock) -> Any:
 
 
 def build_spatial(
-    config: AgentConfig, bus: Bus, clock: MediaClock, *, head: PanTiltHead | None = None
+    config: AgentConfig,
+    bus: Bus,
+    clock: MediaClock,
+    *,
+    head: PanTiltHead | None = None,
+    video_from_source: bool = False,
 ) -> Spatial:
     """The spatial stages that ``config`` asks for, subscribed to ``bus``. ``head`` replaces the
-    simulated head (a real one behind the same interface)."""
+    simulated head (a real one behind the same interface). With ``video_from_source`` frames come
+    from the agent's source (a call) instead of the configured camera."""
     spatial = Spatial()
     array = array_from_config(config.array)
     if array is not None:
         spatial.array = array
         spatial.doa = SoundDirectionStage(bus, array, doa_settings(config.array.doa))
         spatial.stages.append(spatial.doa)
-    if config.camera.source is not None:
+    sees = config.faces.on_calls if video_from_source else config.camera.source is not None
+    if sees:
+        from avagent.perception.face_worker import FaceProcess, FaceSettings
         from avagent.perception.faces import CameraGeometry, FaceStage, build_detector
         from avagent.perception.speaker import ActiveSpeakerStage, SpeakerSettings
 
         f = config.faces
-        spatial.video = video_source(config.camera, bus, clock)
+        if not video_from_source:
+            spatial.video = video_source(config.camera, bus, clock)
         detector = build_detector(
             f.model, min_face_px=f.min_face_px, detect_width=f.detect_width, score_threshold=f.score_threshold
         )
         geometry = CameraGeometry(hfov_deg=config.camera.hfov_deg, yaw_deg=config.camera.yaw_deg)
-        spatial.faces = FaceStage(bus, detector, geometry, max_missed=f.max_missed, threads=f.threads)
+        worker = FaceProcess(
+            FaceSettings(
+                model=f.model,
+                min_face_px=f.min_face_px,
+                detect_width=f.detect_width,
+                score_threshold=f.score_threshold,
+                max_missed=f.max_missed,
+                hfov_deg=geometry.hfov_deg,
+                yaw_deg=geometry.yaw_deg,
+                threads=f.threads,
+            )
+        )
+        spatial.faces = FaceStage(
+            bus, detector, geometry, max_missed=f.max_missed, threads=f.threads, worker=worker
+        )
         spatial.speaker = ActiveSpeakerStage(
             bus, SpeakerSettings(tolerance_deg=f.speaker_tolerance_deg), has_array=array is not None
         )
-        spatial.stages += [spatial.video, spatial.faces, spatial.speaker]
+        spatial.stages += [s for s in (spatial.video, spatial.faces, spatial.speaker) if s is not None]
     if config.head.enabled:
         from avagent.policy.follow import FollowSettings, FollowSpeaker
 

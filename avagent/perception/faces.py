@@ -1,8 +1,9 @@
 """Faces: detection (OpenCV's Haar cascade, or YuNet with a model file), tracking, and the bearing
 of each face in the microphone array's frame; the stage that publishes ``Faces``.
 
-Detection takes tens of milliseconds a frame, so it runs on the stage's own worker thread (OpenCV
-releases the GIL while it works), never on the event loop; the stage reads the newest frame only
+Detection takes tens of milliseconds a frame, so it never runs on the event loop: in an agent it
+runs in a process of its own (``face_worker``: the audio path does not notice it), or on the
+stage's worker thread with a detector object of the caller's. The stage reads the newest frame only
 (its stream keeps the latest), so a camera faster than detection costs nothing but skipped frames.
 """
 
@@ -24,6 +25,7 @@ from avagent.agent.events import Faces
 from avagent.agent.messages import VideoFrame
 from avagent.agent.streams import OverflowPolicy
 from avagent.perception.face_tracks import Detection, FaceTrack, FaceTracker
+from avagent.perception.face_worker import FaceProcess
 
 
 class FaceDetector(Protocol):
@@ -138,6 +140,15 @@ def face_record(track: FaceTrack, width_px: int, geometry: CameraGeometry) -> di
     }
 
 
+def analyse_faces(
+    image: np.ndarray, detector: FaceDetector, tracker: FaceTracker, geometry: CameraGeometry
+) -> list[dict[str, Any]]:
+    """Detect, track and describe the faces of one BGR image."""
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    tracks = tracker.update(detector.detect(image, gray), gray)
+    return [face_record(t, int(image.shape[1]), geometry) for t in tracks]
+
+
 class FaceStage:
     """Detects and tracks faces in the newest video frame; publishes ``Faces`` for each frame seen."""
 
@@ -151,8 +162,11 @@ class FaceStage:
         *,
         max_missed: int = 5,
         threads: int = 1,
+        worker: FaceProcess | None = None,
     ) -> None:
+        """``worker``: detection and tracking in that process instead (``detector`` unused)."""
         self._bus = bus
+        self.worker = worker
         self.detector = detector
         self.geometry = geometry or CameraGeometry()
         self.tracker = FaceTracker(max_missed=max_missed)
@@ -178,13 +192,14 @@ class FaceStage:
             if pool is not None:
                 # Wait (off the loop) for a detection in progress, so the thread is gone on return.
                 await asyncio.shield(asyncio.to_thread(pool.shutdown, True, cancel_futures=True))
+            if self.worker is not None:
+                await asyncio.shield(asyncio.to_thread(self.worker.close))
 
     def process(self, image: np.ndarray) -> list[dict[str, Any]]:
         """Detect, track and describe the faces of one BGR image (runs on the worker thread)."""
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-        detections = self.detector.detect(image, gray)
-        tracks = self.tracker.update(detections, gray)
-        return [face_record(t, int(image.shape[1]), self.geometry) for t in tracks]
+        if self.worker is not None:
+            return self.worker.process(image)
+        return analyse_faces(image, self.detector, self.tracker, self.geometry)
 
     def close(self) -> None:
         """Let the worker thread go once it has finished its frame; safe to call twice."""

@@ -63,7 +63,9 @@ class CallSession:
         self.id = secrets.token_hex(6)
         self._serve = config.serve
         self._on_closed = on_closed
-        self.agent = Agent(config, resources=resources, realtime=True, playback_rate=CALL_SAMPLE_RATE)
+        self.agent = Agent(
+            config, resources=resources, realtime=True, playback_rate=CALL_SAMPLE_RATE, video_from_source=True
+        )
         self.events = EventChannel(self.agent.bus)
         self.agent.add_stage(self.events)
         self.voice = AgentVoiceTrack(self.agent.playback, self.agent.clock)

@@ -92,13 +92,12 @@ class SpokenAudioTrack(MediaStreamTrack):
         return frame
 
 
-class ColourVideoTrack(VideoStreamTrack):
-    """A camera that films one plain colour (BGR), at 30 fps."""
+class PictureVideoTrack(VideoStreamTrack):
+    """A camera that films one still picture (BGR ``uint8``), at 30 fps."""
 
-    def __init__(self, bgr: tuple[int, int, int], width: int = 320, height: int = 240) -> None:
+    def __init__(self, image: np.ndarray) -> None:
         super().__init__()
-        self._image = np.empty((height, width, 3), dtype=np.uint8)
-        self._image[:] = bgr
+        self._image = image
 
     async def recv(self) -> av.VideoFrame:
         pts, time_base = await self.next_timestamp()
@@ -106,6 +105,13 @@ class ColourVideoTrack(VideoStreamTrack):
         frame.pts = pts
         frame.time_base = time_base
         return frame
+
+
+def colour_video_track(bgr: tuple[int, int, int], width: int = 320, height: int = 240) -> PictureVideoTrack:
+    """A camera that films one plain colour (BGR), at 30 fps."""
+    image = np.empty((height, width, 3), dtype=np.uint8)
+    image[:] = bgr
+    return PictureVideoTrack(image)
 
 
 @contextlib.asynccontextmanager
