@@ -3,7 +3,7 @@
 # a virtual environment in .venv, a CPU-only PyTorch, and avagent itself.
 #
 #   scripts/setup.sh          what `avagent demo` and `avagent run` need
-#   scripts/setup.sh --dev    and everything the test suite needs (Chromium, Mosquitto, test tools)
+#   scripts/setup.sh --dev    and everything the test suite needs (Chromium, test tools)
 #
 # PYTHON picks the interpreter (default python3, 3.11 or newer). AVAGENT_TORCH_INDEX is where a CPU
 # build of PyTorch comes from when none is provided locally (default: PyTorch's CPU wheel index).
@@ -23,8 +23,8 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # --- system packages -----------------------------------------------------------------------------
 packages=(libportaudio2 libsndfile1)
 if [ "$dev" = 1 ]; then
-  # Real parts for the tests: a browser for WebRTC calls, an MQTT broker, a sound server.
-  packages+=(chromium chromium-driver mosquitto pulseaudio)
+  # Real parts for the tests: a browser for the WebRTC call tests.
+  packages+=(chromium)
 fi
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
   missing=()
@@ -39,7 +39,7 @@ if command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
 else
-  say "no apt-get here: install PortAudio and libsndfile yourself (and Chromium and Mosquitto for the tests)"
+  say "no apt-get here: install PortAudio and libsndfile yourself (and Chromium for the tests)"
 fi
 
 # --- Python environment --------------------------------------------------------------------------
