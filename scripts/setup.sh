@@ -3,7 +3,7 @@
 # a virtual environment in .venv, a CPU-only PyTorch, and avagent itself.
 #
 #   scripts/setup.sh          what `avagent demo` and `avagent run` need
-#   scripts/setup.sh --dev    and everything the test suite needs (Chromium, test tools)
+#   scripts/setup.sh --dev    and everything the test suite needs (Chromium, PulseAudio, test tools)
 #
 # PYTHON picks the interpreter (default python3, 3.11 or newer). AVAGENT_TORCH_INDEX is where a CPU
 # build of PyTorch comes from when none is provided locally (default: PyTorch's CPU wheel index).
@@ -23,8 +23,9 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # --- system packages -----------------------------------------------------------------------------
 packages=(libportaudio2 libsndfile1)
 if [ "$dev" = 1 ]; then
-  # Real parts for the tests: a browser for the WebRTC call tests.
-  packages+=(chromium)
+  # Real parts for the tests: a browser for the WebRTC calls, a sound server whose null sink stands
+  # in for a sound card (reached through ALSA's pulse plugin, as PortAudio reaches a real one).
+  packages+=(chromium pulseaudio libasound2-plugins)
 fi
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
   missing=()
