@@ -135,3 +135,63 @@ async def test_the_speaker_plays_the_agents_voice(
     played, rate = sf.read(str(tmp_path / "played.wav"), dtype="float32")
     assert rate == 48000
     assert np.abs(played).max() > 0.05, "and the copy of what was played holds it too"
+
+
+async def _answer_out_loud(
+    resources: Resources, make_scene: SceneFactory, *, cancel_echo: bool, cut_in: bool
+) -> list[str]:
+    """The agent answers a question at length through the speaker, which its microphone hears (the
+    null sink's monitor is a perfect echo); optionally the user talks over the answer.
+    Returns the types of the events about the agent's voice."""
+    import sounddevice as sd
+
+    from avagent.io.audio_devices import DeviceSpeaker, MicrophoneSource
+    from avagent.perception.echo import EchoCanceller
+    from tests.test_agent_file import Chatty
+
+    # The user as loud at the microphone as the agent's own voice (espeak-ng peaks around 0.65).
+    question, _ = make_scene(["what time is it"], snr_db=30.0, lead_s=0.2, tail_s=0.5, seed=52, level=0.6)
+    stop, _ = make_scene(["stop talking please"], snr_db=30.0, lead_s=0.2, tail_s=0.5, seed=53, level=0.6)
+    echo = EchoCanceller(48000) if cancel_echo else None
+    agent = Agent(resources=resources, realtime=True, playback_rate=48000, policy=Chatty(), echo=echo)
+    recorder = EventRecorder(agent.bus)
+    agent.add_stage(recorder)
+    speaker = DeviceSpeaker(
+        agent.playback, agent.clock, device="pulse", block_ms=20, sinks=[echo.played] if echo else []
+    )
+    microphone = MicrophoneSource(agent.bus, agent.clock, device="pulse", sample_rate=48000, block_ms=20)
+    speaker.start()
+    run = asyncio.create_task(agent.run(microphone))
+    try:
+        await asyncio.sleep(0.8)
+        sd.play(question.audio, question.sample_rate, device="pulse")
+        await asyncio.sleep(4.0)  # the answer has been playing for about two seconds
+        if cut_in:
+            sd.play(stop.audio, stop.sample_rate, device="pulse")
+        await asyncio.sleep(4.0)
+    finally:
+        speaker.close()
+        await agent.stop()
+        await run
+    return [e.type for e in recorder.events if e.type in ("speaking_started", "pause_speaking", "barge_in")]
+
+
+async def test_without_echo_cancellation_the_agent_stutters_on_its_own_voice(
+    sound_server: str, make_scene: SceneFactory, resources: Resources
+) -> None:
+    # The control: this set-up really does feed the agent's voice back into its microphone. Hearing
+    # itself, the agent holds its voice, which ends the "speech" it heard, so it resumes, and holds
+    # again: it stutters through its own answer.
+    voice = await _answer_out_loud(resources, make_scene, cancel_echo=False, cut_in=False)
+    assert voice.count("pause_speaking") >= 2
+
+
+async def test_with_echo_cancellation_it_talks_on_and_the_user_can_still_cut_in(
+    sound_server: str, make_scene: SceneFactory, resources: Resources
+) -> None:
+    voice = await _answer_out_loud(resources, make_scene, cancel_echo=True, cut_in=False)
+    assert "speaking_started" in voice
+    assert "pause_speaking" not in voice, "the agent never takes its own voice for the user"
+    assert "barge_in" not in voice
+    voice = await _answer_out_loud(resources, make_scene, cancel_echo=True, cut_in=True)
+    assert "barge_in" in voice, "the user talking over the answer still cuts it"

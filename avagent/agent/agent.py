@@ -31,6 +31,7 @@ from avagent.io.speech_out import SpeechOut
 from avagent.io.tts.base import Synthesizer
 from avagent.perception.asr.base import Recognizer
 from avagent.perception.asr.stage import Transcriber
+from avagent.perception.echo import EchoCanceller
 from avagent.perception.listening import Listener, ListenerSettings
 from avagent.perception.turns import TurnSettings
 from avagent.perception.vad import SegmenterSettings, SileroJitVad, SileroVad
@@ -103,9 +104,11 @@ class Agent:
         playback_rate: int | None = None,
         realtime: bool = True,
         video_from_source: bool = False,
+        echo: EchoCanceller | None = None,
     ) -> None:
         """``video_from_source``: the source publishes ``VideoFrame``s itself (a call's camera), so
-        the configured camera is not opened; faces run on that video if ``faces.on_calls``."""
+        the configured camera is not opened; faces run on that video if ``faces.on_calls``.
+        ``echo``: the microphone hears the agent's own speaker; cancel that echo before listening."""
         self.config = config = config if config is not None else AgentConfig()
         self.body: Body = body if body is not None else SimulatedBody()
         self.tools = tools if tools is not None else default_tools(config, self.body)
@@ -123,6 +126,7 @@ class Agent:
             # Thinking counts too: the user can cut in while the model is still generating.
             agent_speaking=lambda: self.speech_out.busy or self.policy_runner.thinking,
             vad=SileroJitVad() if config.vad.backend == "jit" else SileroVad(),
+            echo=echo,
         )
         self.transcriber = Transcriber(self.bus, self.resources.recognizer)
         self.executor = build_executor(config, self.tools)

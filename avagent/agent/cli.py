@@ -169,10 +169,12 @@ async def _run(args: argparse.Namespace, config: AgentConfig, info: object) -> i
             where = f"{info.path} ({info.duration:.1f} s, {info.sample_rate} Hz, {info.channels} ch)"
         else:
             from avagent.io.audio_devices import DeviceSpeaker, MicrophoneSource, find_device
+            from avagent.perception.echo import EchoCanceller
 
             out_dev = find_device(config.audio.output.device, output=True)
             rate = config.audio.output.sample_rate or int(out_dev.default_sample_rate)
-            agent = Agent(config, realtime=True, playback_rate=rate)
+            echo = EchoCanceller(rate) if config.audio.echo_cancellation else None
+            agent = Agent(config, realtime=True, playback_rate=rate, echo=echo)
             mic = config.audio.input
             source = MicrophoneSource(
                 agent.bus,
@@ -188,7 +190,9 @@ async def _run(args: argparse.Namespace, config: AgentConfig, info: object) -> i
                 agent.clock,
                 device=out_dev.index,
                 block_ms=config.audio.output.block_ms,
-                sinks=[wav.write] if wav else [],
+                sinks=[
+                    s for s in (wav.write if wav else None, echo.played if echo else None) if s is not None
+                ],
             )
             speaker.start()
             where = f"microphone {source.device.name!r}, speaker {speaker.device.name!r} (Ctrl-C stops)"

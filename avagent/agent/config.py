@@ -38,6 +38,9 @@ class AudioOutputConfig(_Section):
 class AudioConfig(_Section):
     input: AudioInputConfig = AudioInputConfig()
     output: AudioOutputConfig = AudioOutputConfig()
+    echo_cancellation: bool = True
+    """With a microphone and a speaker in the same room, take the agent's own voice out of what the
+    microphone hears (WebRTC's AEC3), so that it never takes itself for the user cutting in."""
 
 
 class VadConfig(_Section):

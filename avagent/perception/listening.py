@@ -27,6 +27,7 @@ from avagent.agent.events import (
     UserTurn,
 )
 from avagent.agent.messages import AudioFrame
+from avagent.perception.echo import EchoCanceller
 from avagent.perception.turns import Interruption, TurnDetector, TurnEnd, TurnSettings
 from avagent.perception.vad import (
     CHUNK,
@@ -112,10 +113,14 @@ class Listener:
         agent_speaking: Callable[[], bool] = lambda: False,
         vad: Callable[[np.ndarray], float] | None = None,
         on_probability: Callable[[float, float], None] | None = None,
+        echo: EchoCanceller | None = None,
     ) -> None:
+        """``echo``: take what the agent's speaker played out of the microphone first (a device
+        microphone hearing the device speaker)."""
         self.settings = settings or ListenerSettings()
         self._bus = bus
         self._agent_speaking = agent_speaking
+        self.echo = echo
         self._vad = vad if vad is not None else SileroVad()
         self.on_probability = on_probability
         self.segmenter = SpeechSegmenter(self.settings.segmenter)
@@ -166,6 +171,8 @@ class Listener:
                 self._rate = frame.sample_rate
                 self._resampler = soxr.ResampleStream(frame.sample_rate, SAMPLE_RATE, 1, dtype="float32")
             samples = self._resampler.resample_chunk(samples)
+        if self.echo is not None:
+            samples = self.echo.process(samples)
         self._anchor = (frame.t, frame.t_capture)
         self._history.append(samples)
         await self._take(samples)
