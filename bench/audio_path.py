@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -41,7 +42,7 @@ from avagent.agent.bus import Bus
 from avagent.agent.config import AgentConfig
 from avagent.agent.events import Event, Transcript
 from avagent.agent.messages import AudioFrame
-from avagent.agent.scene import Scene, synthesize_scene
+from avagent.agent.scene import Scene, noise, synthesize_scene
 from avagent.io.file_source import FileAudioSource
 from avagent.io.playback import Playback
 from avagent.perception.asr.base import Recognition
@@ -442,7 +443,15 @@ def main() -> None:
 
     print("2/6 CPU share of one listening agent (real time)", file=sys.stderr)
     resources = Resources(AgentConfig())
-    out["cpu_one_agent"] = asyncio.run(cpu_share(listening_path, listening.duration, resources))
+    seconds = 20.0 if args.quick else 60.0
+    room = noise(int(seconds * 16000), "pink", np.random.default_rng(8)) * np.float32(0.01)
+    room_path = work / "room.wav"
+    sf.write(str(room_path), room, 16000, subtype="PCM_16")
+    out["cpu_one_agent_listening"] = asyncio.run(cpu_share(room_path, seconds, resources))
+    out["cpu_one_agent_listening"]["scene"] = (
+        f"{seconds:.0f} s of a quiet room (pink noise at -40 dBFS), nobody talking"
+    )
+    out["cpu_one_agent_conversation"] = asyncio.run(cpu_share(listening_path, listening.duration, resources))
 
     print("3/6 agents per process (real time)", file=sys.stderr)
     quiet = Resources.__new__(Resources)

@@ -209,3 +209,18 @@ async def test_a_failing_synthesiser_is_reported_and_the_next_sentence_still_spe
     bus.close()
     await asyncio.wait_for(task, 1.0)
     assert not any(isinstance(e, SpeakingStarted) and "broken" in e.text for e in seen)
+
+
+async def test_nothing_new_is_synthesised_while_the_voice_is_held() -> None:
+    synth = SlowSynth(delay=0.02)
+    bus, _, task = await run_speech_out(synth)
+    await bus.publish(PauseSpeaking(t=0.0))
+    await asyncio.sleep(0.01)
+    await bus.publish(Say(t=0.0, text="One. Two. Three."))
+    await asyncio.sleep(0.2)
+    assert synth.started == [], "held: the user may be cutting in"
+    await bus.publish(ResumeSpeaking(t=0.2))
+    await asyncio.sleep(0.3)
+    assert synth.started == ["One.", "Two.", "Three."]
+    bus.close()
+    await asyncio.wait_for(task, 1.0)

@@ -14,9 +14,10 @@ in real time with instant processing: results are deterministic and event times 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -54,6 +55,16 @@ class Activity:
         if self._pending <= 0:
             self._pending = 0
             self._idle.set()
+
+    @contextlib.contextmanager
+    def waiting_for_input(self) -> Iterator[None]:
+        """Around a wait for what only later input can bring (the user's next words): the work in
+        hand does not count meanwhile, so a file fed as fast as the agent settles goes on."""
+        self.end()
+        try:
+            yield
+        finally:
+            self.begin()
 
     def track(self, task: asyncio.Future[Any]) -> None:
         """Count ``task`` as work in flight until it finishes, however it finishes."""

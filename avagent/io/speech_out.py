@@ -3,7 +3,8 @@
 Text is cut into sentences and each is synthesised and queued as soon as it is ready, so the
 first sentence plays while the next is being made. Control events act at once, whatever the
 synthesiser is doing: ``barge_in`` and ``stop`` cancel the synthesis job and clear the speaker,
-``pause_speaking`` / ``resume_speaking`` hold and release it.
+``pause_speaking`` / ``resume_speaking`` hold and release it (and no new sentence is synthesised
+while it is held).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class SpeechOut:
             Say, BargeIn, StopAll, PauseSpeaking, ResumeSpeaking, name="speech_out.in"
         )
         self._worker: Worker[Say] = Worker("speech_out.texts", self._speak, bus.activity)
+        self._clear = asyncio.Event()
+        self._clear.set()
+        """Cleared while the user may be cutting in: nothing new is synthesised until it is known."""
 
     @property
     def busy(self) -> bool:
@@ -46,18 +50,24 @@ class SpeechOut:
                 if isinstance(item, Say):
                     await self._worker.put(item)
                 elif isinstance(item, PauseSpeaking):
+                    self._clear.clear()
                     self.playback.pause()
                 elif isinstance(item, ResumeSpeaking):
+                    self._clear.set()
                     self.playback.resume()
                 else:
                     # Barge-in or stop: drop what is not yet said, then silence the speaker.
                     await self._worker.cancel()
                     self.playback.interrupt(item.t)
+                    self._clear.set()
         finally:
             await self._worker.stop()
 
     async def _speak(self, say: Say) -> None:
         for sentence in split_sentences(say.text):
+            if not self._clear.is_set():
+                with self._bus.activity.waiting_for_input():
+                    await self._clear.wait()
             try:
                 audio = await self._synth.synthesize(sentence)
             except asyncio.CancelledError:

@@ -20,9 +20,7 @@ answer ask aloud and wait for the user's next words; that answer is theirs, not 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 from avagent.agent.bus import Bus
@@ -65,17 +63,6 @@ OBSERVABLE: tuple[type[Event], ...] = (
 INTERRUPTED = "cancelled: the user interrupted"
 
 
-@contextlib.contextmanager
-def waiting_for_user(activity: Activity) -> Iterator[None]:
-    """Not work in flight while waiting for the user: a file fed as fast as the agent settles must
-    go on (the user's next words are further on in it)."""
-    activity.end()
-    try:
-        yield
-    finally:
-        activity.begin()
-
-
 class Floor:
     """Whether the agent may act: held from the onset of the user's speech over it until that
     speech is known to be a barge-in or a backchannel."""
@@ -99,7 +86,7 @@ class Floor:
         """Return when the floor is free (at once, usually)."""
         if self._clear.is_set():
             return
-        with waiting_for_user(self._activity):
+        with self._activity.waiting_for_input():
             await self._clear.wait()
 
 
@@ -261,7 +248,7 @@ class PolicyRunner:
         media_deadline = self.bus.media_time() + self.confirm_timeout_s
         wall_deadline = loop.time() + 3 * self.confirm_timeout_s
         try:
-            with waiting_for_user(self.bus.activity):
+            with self.bus.activity.waiting_for_input():
                 while not waiter.done():
                     await asyncio.wait({waiter}, timeout=0.05)
                     if not waiter.done() and (
