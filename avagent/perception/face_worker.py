@@ -14,15 +14,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import subprocess
 import sys
-import threading
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from avagent.agent.child_process import ChildProcess, answer
 from avagent.agent.errors import InputError
+
+
+class FaceWorkerError(RuntimeError):
+    """The face worker process failed or is gone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +46,6 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
     from avagent.perception.face_tracks import FaceTracker
     from avagent.perception.faces import CameraGeometry, analyse_faces, build_detector
 
-    def answer(payload: Any) -> None:
-        stdout.write(json.dumps(payload).encode() + b"\n")
-        stdout.flush()
-
     try:
         settings = FaceSettings(**json.loads(stdin.readline() or b"{}"))
         cv2.setNumThreads(settings.threads)
@@ -57,11 +56,11 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
             score_threshold=settings.score_threshold,
         )
     except Exception as exc:
-        answer({"error": str(exc)})
+        answer(stdout, {"error": str(exc)})
         return 1
     tracker = FaceTracker(max_missed=settings.max_missed)
     geometry = CameraGeometry(hfov_deg=settings.hfov_deg, yaw_deg=settings.yaw_deg)
-    answer({"ok": True})
+    answer(stdout, {"ok": True})
     while True:
         header = stdin.readline()
         if not header:
@@ -73,64 +72,31 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
             return 0
         image = np.frombuffer(data, dtype=np.uint8).reshape(shape)
         try:
-            answer(analyse_faces(image, detector, tracker, geometry))
+            answer(stdout, analyse_faces(image, detector, tracker, geometry))
         except Exception as exc:
-            answer({"error": f"{type(exc).__name__}: {exc}"})
+            answer(stdout, {"error": f"{type(exc).__name__}: {exc}"})
 
 
 class FaceProcess:
     """The parent's handle on a face worker process; ``process`` blocks (call it off the loop)."""
 
     def __init__(self, settings: FaceSettings) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "avagent.perception.face_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        self._child = ChildProcess(
+            "avagent.perception.face_worker", dataclasses.asdict(settings), FaceWorkerError
         )
-        self._stdin: IO[bytes] = self._process.stdin  # type: ignore[assignment]
-        self._stdout: IO[bytes] = self._process.stdout  # type: ignore[assignment]
-        self._lock = threading.Lock()
-        self._stdin.write(json.dumps(dataclasses.asdict(settings)).encode() + b"\n")
-        self._stdin.flush()
-        reply = self._reply()
-        if not isinstance(reply, dict) or "error" in reply:
-            self.close()
-            raise InputError(
-                f"face detection cannot start: {reply.get('error') if isinstance(reply, dict) else reply}"
-            )
-
-    def _reply(self) -> Any:
-        line = self._stdout.readline()
-        if not line:
-            raise RuntimeError(f"the face worker process ended (exit status {self._process.poll()})")
-        return json.loads(line)
+        try:
+            self._child.ready()
+        except FaceWorkerError as exc:
+            raise InputError(f"face detection cannot start: {exc}") from None
 
     def process(self, image: np.ndarray) -> list[dict[str, Any]]:
         frame = np.ascontiguousarray(image, dtype=np.uint8)
-        with self._lock:
-            try:
-                self._stdin.write(json.dumps({"shape": list(frame.shape)}).encode() + b"\n")
-                self._stdin.write(frame.data)
-                self._stdin.flush()
-            except (BrokenPipeError, OSError) as exc:
-                raise RuntimeError(f"the face worker process is gone: {exc}") from None
-            reply = self._reply()
-        if isinstance(reply, dict):
-            raise RuntimeError(str(reply.get("error")))
-        return list(reply)
+        header = json.dumps({"shape": list(frame.shape)}).encode() + b"\n"
+        return list(self._child.request(header, frame.data))
 
     def close(self) -> None:
         """Stop the worker; safe to call twice."""
-        if self._process.poll() is None:
-            self._stdin.close()
-            try:
-                self._process.wait(timeout=2.0)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._stdout.close()
+        self._child.close()
 
 
 if __name__ == "__main__":

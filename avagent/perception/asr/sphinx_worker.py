@@ -12,25 +12,22 @@ from __future__ import annotations
 import json
 import struct
 import sys
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 KINDS = {b"w": "words", b"p": "phones"}
 
 
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
+    from avagent.agent.child_process import answer
     from avagent.perception.asr.pocketsphinx import decode, make_decoders
-
-    def answer(payload: dict[str, Any]) -> None:
-        stdout.write(json.dumps(payload).encode() + b"\n")
-        stdout.flush()
 
     settings = json.loads(stdin.readline() or b"{}")
     try:
         decoders = make_decoders(settings.get("grammar"), settings.get("dictionary"))
     except Exception as exc:
-        answer({"error": str(exc)})
+        answer(stdout, {"error": str(exc)})
         return 1
-    answer({"ok": True})
+    answer(stdout, {"ok": True})
     while True:
         header = stdin.read(5)
         if len(header) < 5:
@@ -39,13 +36,13 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
         (length,) = struct.unpack("<I", header[1:])
         pcm = stdin.read(length)
         if kind is None or kind not in decoders or len(pcm) < length:
-            answer({"error": f"bad request {header[:1]!r}"})
+            answer(stdout, {"error": f"bad request {header[:1]!r}"})
             continue
         try:
             text, score = decode(decoders[kind], pcm)
-            answer({"text": text, "score": score})
+            answer(stdout, {"text": text, "score": score})
         except Exception as exc:
-            answer({"error": f"{type(exc).__name__}: {exc}"})
+            answer(stdout, {"error": f"{type(exc).__name__}: {exc}"})
 
 
 if __name__ == "__main__":
