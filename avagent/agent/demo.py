@@ -165,8 +165,8 @@ def _report(scene: Scene, events: list[dict[str, Any]]) -> bool:
     latencies = [e["steps_ms"]["first_audio"] for e in events if e["type"] == "latency"]
     if latencies:
         print(
-            f"  answers began {statistics.median(latencies):.0f} ms (median) after the end of speech "
-            "(300 ms of it is the end-of-turn silence)",
+            f"  answers began {statistics.median(latencies):.0f} ms (median) after the end of speech the "
+            "agent heard: it waits about 300 ms of silence to be sure the user has finished",
             file=sys.stderr,
         )
     print(f"  {good} of {len(DEMO_COMMANDS)} handled as expected", file=sys.stderr)
