@@ -122,7 +122,7 @@ class Agent:
         self.speech_out = SpeechOut(self.bus, self.resources.synthesizer, self.playback)
         self.listener = Listener(
             self.bus,
-            _listener_settings(config),
+            listener_settings(config),
             # Thinking counts too: the user can cut in while the model is still generating.
             agent_speaking=lambda: self.speech_out.busy or self.policy_runner.thinking,
             vad=SileroJitVad() if config.vad.backend == "jit" else SileroVad(),
@@ -286,7 +286,7 @@ class Agent:
             await self._stopped.wait()
 
 
-def _listener_settings(config: AgentConfig) -> ListenerSettings:
+def listener_settings(config: AgentConfig) -> ListenerSettings:
     v, t = config.vad, config.turns
     return ListenerSettings(
         segmenter=SegmenterSettings(

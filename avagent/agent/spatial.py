@@ -16,6 +16,7 @@ from avagent.agent.clock import MediaClock
 from avagent.agent.config import AgentConfig, ArrayConfig, CameraConfig, DoaConfig, HeadConfig, parse_config
 from avagent.agent.errors import InputError
 from avagent.agent.events import Event, SoundDirection
+from avagent.agent.recorder import EventRecorder
 from avagent.io.head import HeadLimits, PanTiltHead, SimulatedPanTiltHead
 from avagent.io.wav import WavInfo, inspect_wav
 from avagent.perception.arrays import MicArray, from_positions, load_geometry, preset
@@ -158,24 +159,12 @@ def build_spatial(
     return spatial
 
 
-class _Collector:
-    name = "collector"
-
-    def __init__(self, bus: Bus) -> None:
-        self._events = bus.subscribe(SoundDirection, name="collector.directions", maxsize=1024)
-        self.events: list[SoundDirection] = []
-
-    async def run(self) -> None:
-        async for event in self._events:
-            self.events.append(event)
-
-
 async def locate_speech(
     path: str | Path, array: MicArray, config: AgentConfig | None = None
 ) -> list[SoundDirection]:
     """The sound directions of the speech in a multichannel WAV file (VAD on channel 0), fed as
     fast as the stages settle: the same answers as live, on any machine."""
-    from avagent.agent.agent import _listener_settings
+    from avagent.agent.agent import listener_settings
     from avagent.io.file_source import FileAudioSource
     from avagent.perception.listening import Listener
     from avagent.perception.vad import SileroVad
@@ -186,9 +175,9 @@ async def locate_speech(
     bus = Bus()
     clock = MediaClock(extrapolate=False)
     bus.media_time = clock.now
-    listener = Listener(bus, _listener_settings(config), vad=SileroVad())
+    listener = Listener(bus, listener_settings(config), vad=SileroVad())
     doa = SoundDirectionStage(bus, array, doa_settings(config.array.doa))
-    collector = _Collector(bus)
+    collector = EventRecorder(bus, SoundDirection)
     source = FileAudioSource(info.path, bus, clock, info=info, idle=lambda: not listener.busy, max_tail_s=5.0)
     async with asyncio.TaskGroup() as group:
         stages = [group.create_task(s.run(), name=s.name) for s in (listener, doa, collector)]

@@ -17,28 +17,14 @@ from typing import Any
 import numpy as np
 
 from avagent.agent.agent import Agent, Resources
-from avagent.agent.bus import Bus
 from avagent.agent.config import AgentConfig
 from avagent.agent.events import Event
+from avagent.agent.recorder import EventRecorder
 from avagent.io.actuators import Body
 from avagent.io.file_source import FileAudioSource
 from avagent.io.virtual_speaker import VirtualSpeaker
 from avagent.policy.base import Policy
 from avagent.tools.registry import ToolRegistry
-
-
-class EventRecorder:
-    """A stage that keeps every event published on a bus."""
-
-    name = "recorder"
-
-    def __init__(self, bus: Bus) -> None:
-        self._events = bus.subscribe(Event, name="recorder.events", maxsize=4096)
-        self.events: list[Event] = []
-
-    async def run(self) -> None:
-        async for event in self._events:
-            self.events.append(event)
 
 
 @dataclass

@@ -145,7 +145,7 @@ class PocketsphinxRecognizer:
         pcm = self._pcm(audio, sample_rate)
         pool = self._pool
         if pool is None:
-            return self._combine(decode(self._local["words"], pcm), self._phones_local(pcm))
+            return self._decode_here(pcm)
         if self.grammar is None:
             return self._combine(await asyncio.to_thread(pool.decode, "words", pcm), None)
         words, phones = await asyncio.gather(
@@ -155,11 +155,11 @@ class PocketsphinxRecognizer:
 
     def transcribe_sync(self, audio: np.ndarray, sample_rate: int) -> Recognition:
         """Blocking, in this process (scripts and benchmarks; never on an event loop)."""
-        pcm = self._pcm(audio, sample_rate)
-        return self._combine(decode(self._local["words"], pcm), self._phones_local(pcm))
+        return self._decode_here(self._pcm(audio, sample_rate))
 
-    def _phones_local(self, pcm: bytes) -> tuple[str, float] | None:
-        return decode(self._local["phones"], pcm) if "phones" in self._local else None
+    def _decode_here(self, pcm: bytes) -> Recognition:
+        phones = decode(self._local["phones"], pcm) if "phones" in self._local else None
+        return self._combine(decode(self._local["words"], pcm), phones)
 
     @staticmethod
     def _combine(words: tuple[str, float], phones: tuple[str, float] | None) -> Recognition:

@@ -20,8 +20,7 @@ _KIND_BYTES = {"words": b"w", "phones": b"p"}
 
 
 def _worker(settings: dict[str, Any]) -> ChildProcess:
-    worker = ChildProcess("avagent.perception.asr.sphinx_worker", settings, RecognizerError)
-    return worker
+    return ChildProcess("avagent.perception.asr.sphinx_worker", settings, RecognizerError)
 
 
 def _decode(worker: ChildProcess, kind: str, pcm: bytes) -> tuple[str, float]:

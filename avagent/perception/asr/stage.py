@@ -59,15 +59,13 @@ class Transcriber:
             self._early = None
 
     async def _recognise(self, turn: UserTurn) -> Recognition:
-        early, self._early = self._early, None
-        if early is not None and early[0] == turn.start and early[1] == turn.end:
+        if self._early is not None and self._early[:2] == (turn.start, turn.end):
+            task, self._early = self._early[2], None
             with contextlib.suppress(Exception):
-                result = await early[2]
+                result = await task
                 self.early_hits += 1
                 return result
-        elif early is not None:
-            self._early = early
-            self._drop_early()
+        self._drop_early()
         return await self.recognizer.transcribe(turn.audio, turn.sample_rate)
 
     async def _transcribe(self, turn: UserTurn) -> None:
