@@ -12,7 +12,7 @@ from langchain_core.language_models import BaseChatModel
 
 from avagent.agent.bus import Bus
 from avagent.agent.events import Event, Transcript
-from avagent.agent.testing import EventRecorder
+from avagent.agent.recorder import EventRecorder
 from avagent.policy.base import Policy
 from avagent.policy.llm import LLMPolicy
 from avagent.policy.memory import ConversationMemory

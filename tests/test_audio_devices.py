@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from avagent.agent.agent import Agent, Resources
-from avagent.agent.testing import EventRecorder
+from avagent.agent.recorder import EventRecorder
 from avagent.io.virtual_speaker import VirtualSpeaker
 from tests.conftest import SceneFactory
 
