@@ -1,5 +1,5 @@
 """``python -m avagent``: the same as the ``avagent`` command."""
 
-from avagent.agent.cli import main
+from avagent.cli.main import main
 
 raise SystemExit(main())

@@ -37,18 +37,18 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from avagent.agent.agent import Agent, Resources
-from avagent.agent.bus import Bus
 from avagent.agent.config import AgentConfig
-from avagent.agent.events import Event, Transcript
-from avagent.agent.messages import AudioFrame
-from avagent.agent.scene import Scene, noise, synthesize_scene
-from avagent.io.file_source import FileAudioSource
+from avagent.agent.files import FileRun
+from avagent.agent.resources import Resources
+from avagent.core.bus import Bus
+from avagent.core.events import Event, Transcript
+from avagent.core.messages import SAMPLE_RATE, AudioFrame
 from avagent.io.playback import Playback
 from avagent.perception.asr.base import Recognition
 from avagent.perception.listening import Listener
-from avagent.perception.vad import CHUNK, SAMPLE_RATE, load_onnx_session
+from avagent.perception.vad import CHUNK, load_onnx_session
 from avagent.policy.base import Actions
+from avagent.sim.scene import Scene, noise, synthesize_scene
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COMMANDS = [
@@ -141,10 +141,9 @@ def vad_cost(scene: Scene, repeats: int) -> dict[str, Any]:
 
 
 async def cpu_share(path: Path, duration: float, resources: Resources) -> dict[str, Any]:
-    agent = Agent(resources=resources, realtime=True)
-    source = FileAudioSource(path, agent.bus, agent.clock, realtime=True, idle=agent.idle, max_tail_s=0.0)
+    run = FileRun(path, resources=resources, realtime=True, max_tail_s=0.0, keep=False)
     cpu0, child0, wall0 = time.process_time(), children_cpu_seconds(), time.monotonic()
-    await agent.run(source)
+    await run.run()
     cpu = time.process_time() - cpu0
     child = children_cpu_seconds() - child0
     wall = time.monotonic() - wall0
@@ -166,17 +165,19 @@ class _NoRecognizer:
     async def transcribe(self, audio: np.ndarray, sample_rate: int) -> Recognition:
         return Recognition("")
 
-    async def aclose(self) -> None:
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
         return None
 
 
 async def many_agents(path: Path, count: int, resources: Resources) -> dict[str, Any]:
     lags: list[list[float]] = [[] for _ in range(count)]
-    agents = []
-    sources = []
+    runs = []
     for i in range(count):
-        agent = Agent(resources=resources, realtime=True)
-        handle = agent.listener.handle
+        run = FileRun(path, resources=resources, realtime=True, max_tail_s=0.0, keep=False)
+        handle = run.agent.parts.listener.handle
 
         async def timed(
             frame: AudioFrame, _handle: Callable[..., Any] = handle, _lags: list[float] = lags[i]
@@ -185,19 +186,16 @@ async def many_agents(path: Path, count: int, resources: Resources) -> dict[str,
             due = frame.t_capture + frame.duration
             _lags.append(time.monotonic() - due)
 
-        agent.listener.handle = timed  # type: ignore[method-assign]
-        agents.append(agent)
-        sources.append(
-            FileAudioSource(path, agent.bus, agent.clock, realtime=True, idle=agent.idle, max_tail_s=0.0)
-        )
+        run.agent.parts.listener.handle = timed  # type: ignore[method-assign]
+        runs.append(run)
 
-    async def start(agent: Agent, source: FileAudioSource) -> None:
+    async def start(run: FileRun) -> None:
         # Sound cards and calls do not tick in phase: start within one block of each other.
         await asyncio.sleep(random.random() * 0.032)
-        await agent.run(source)
+        await run.run()
 
     cpu0, wall0 = time.process_time(), time.monotonic()
-    await asyncio.gather(*(start(a, s) for a, s in zip(agents, sources, strict=True)))
+    await asyncio.gather(*(start(run) for run in runs))
     cpu = time.process_time() - cpu0
     wall = time.monotonic() - wall0
     everything = [x for per in lags for x in per]
@@ -242,7 +240,10 @@ class _Instant:
     async def respond(self, transcript: Transcript, actions: Actions) -> None:
         await actions.say("Done.")
 
-    async def aclose(self) -> None:
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
         return None
 
 
@@ -275,13 +276,12 @@ class WallClockSpeaker:
 
 
 async def reply_latency(scene: Scene, path: Path, resources: Resources, policy: Any) -> dict[str, Any]:
-    agent = Agent(resources=resources, realtime=True, policy=policy)
-    speaker = WallClockSpeaker(agent.playback)
-    source = FileAudioSource(path, agent.bus, agent.clock, realtime=True, idle=agent.idle)
+    run = FileRun(path, resources=resources, realtime=True, policy=policy, speaker=False, keep=False)
+    speaker = WallClockSpeaker(run.agent.playback)
     done = asyncio.Event()
     speaker_task = asyncio.create_task(speaker.run(done))
     start_wall = time.monotonic()
-    await agent.run(source)
+    await run.run()
     done.set()
     await speaker_task
     # The file's media time 0 is the wall instant the source started (within a millisecond). An

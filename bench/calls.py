@@ -49,8 +49,8 @@ import aiohttp
 import av
 import numpy as np
 
-from avagent.agent.messages import to_int16
-from avagent.agent.scene import Scene, synthesize_scene
+from avagent.core.messages import to_int16
+from avagent.sim.scene import Scene, synthesize_scene
 
 RATE = 48000
 BLOCK = 960
@@ -97,7 +97,7 @@ async def run_callers(url: str, calls: int, duration_s: float, window_from_s: fl
     """Client process: ``calls`` callers for ``duration_s``; prints one JSON line of results."""
     from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-    from avagent.io.webrtc.testing import CallPeer
+    from avagent.sim.calls import CallPeer
 
     scene = caller_scene()
     packets = opus_packets(scene.audio)
@@ -341,7 +341,7 @@ async def measure_step(
 async def vanished_caller_gone_s(server: ServerProcess) -> float:
     """Seconds from killing a connected caller to the server dropping its call."""
     caller = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "avagent.io.webrtc.testing", server.url, stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "avagent.sim.calls", server.url, stdout=asyncio.subprocess.PIPE
     )
     assert caller.stdout is not None
     await caller.stdout.readline()

@@ -37,14 +37,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import SoundDirection, SpeechEnded, SpeechStarted
-from avagent.agent.messages import AudioFrame, VideoFrame
-from avagent.agent.room_scene import RoomRecording, Utterance, simulate_room
+from avagent.core.angles import wrap180
+from avagent.core.bus import Bus
+from avagent.core.events import SoundDirection, SpeechEnded, SpeechStarted
+from avagent.core.messages import AudioFrame, VideoFrame
 from avagent.perception.arrays import preset
 from avagent.perception.doa import SoundDirectionStage
-from avagent.perception.doa_tracker import wrap180
 from avagent.perception.vad import detect_speech
+from avagent.sim.room import RoomRecording, Utterance, simulate_room
 
 PHRASES = [
     "turn left",
@@ -204,11 +204,12 @@ def accuracy(count: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 def face_speed(frames: int) -> dict[str, float]:
     import cv2
 
-    from avagent.perception.faces import CameraGeometry, FaceStage, HaarFaceDetector
+    from avagent.perception.face_detection import FaceSettings, HaarFaceDetector
+    from avagent.perception.faces import FaceStage
     from tests.drawn_faces import scene
 
     cv2.setNumThreads(1)
-    stage = FaceStage(Bus(), HaarFaceDetector(), CameraGeometry())
+    stage = FaceStage(Bus(), FaceSettings(), detector=HaarFaceDetector())
     images = [
         scene([(150 + k, 200, 60, 0.0), (330, 260, 120, 0.0), (520 - k, 220, 70, 1.0)]) for k in range(frames)
     ]
@@ -232,8 +233,8 @@ def face_speed(frames: int) -> dict[str, float]:
 
 async def audio_path(seconds: float, with_video: bool) -> dict[str, float]:
     """Latency of each 32 ms frame through the VAD and DOA stages, paced as a live microphone."""
-    from avagent.perception.face_worker import FaceProcess, FaceSettings
-    from avagent.perception.faces import CameraGeometry, FaceStage, HaarFaceDetector
+    from avagent.perception.face_detection import FaceSettings
+    from avagent.perception.faces import FaceStage
     from avagent.perception.listening import Listener
     from tests.drawn_faces import scene
 
@@ -245,9 +246,7 @@ async def audio_path(seconds: float, with_video: bool) -> dict[str, float]:
     frames_detected = 0
     if with_video:
         # As an agent runs it: detection and tracking in a process of their own.
-        faces = FaceStage(
-            bus, HaarFaceDetector(), CameraGeometry(), threads=1, worker=FaceProcess(FaceSettings())
-        )
+        faces = FaceStage(bus, FaceSettings(threads=1))
         tasks.append(asyncio.create_task(faces.run()))
         image = scene([(150, 200, 60, 0.0), (330, 260, 120, 0.0), (520, 220, 70, 1.0)])
 

@@ -20,10 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from avagent.agent.agent import Resources
 from avagent.agent.config import AgentConfig
-from avagent.agent.scene import synthesize_scene
+from avagent.agent.resources import Resources
 from avagent.perception.vad import CHUNK
+from avagent.sim.scene import synthesize_scene
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -81,9 +81,9 @@ def echo_cancellation() -> dict[str, Any]:
     """The agent's voice through a simulated room (60 ms delay, reverberant tail, direct-to-
     reverberant 6 dB) into the microphone, with the user talking over it twice at the echo's level:
     echo removed (dB, where only the echo is), cost per 10 ms, and what the VAD hears afterwards."""
-    from avagent.agent.scene import noise, speak_all
     from avagent.perception.echo import EchoCanceller
     from avagent.perception.vad import detect_speech
+    from avagent.sim.scene import noise, speak_all
 
     rng = np.random.default_rng(9)
     rate = 16000

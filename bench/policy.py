@@ -28,19 +28,20 @@ from typing import Any
 
 import numpy as np
 
-from avagent.agent.agent import Agent, Resources
-from avagent.agent.bus import Bus
+from avagent.agent.agent import Agent
 from avagent.agent.config import AgentConfig
-from avagent.agent.events import BargeIn, PauseSpeaking, SpeechStarted, Transcript
-from avagent.agent.scene import Scene, speak, synthesize_scene
-from avagent.agent.testing import run_on_file
+from avagent.agent.files import run_on_file
+from avagent.agent.resources import Resources
+from avagent.core.bus import Bus
+from avagent.core.events import BargeIn, PauseSpeaking, SpeechStarted, Transcript
 from avagent.io.actuators import SimulatedBody
 from avagent.io.playback import Playback, Utterance
 from avagent.io.speech_out import SpeechOut
 from avagent.io.tts.espeak import EspeakSynthesizer
 from avagent.policy.llm import LLMPolicy
 from avagent.policy.runner import PolicyRunner
-from avagent.policy.scripted import ScriptedChatModel, scripted
+from avagent.sim.scene import Scene, speak, synthesize_scene
+from avagent.sim.scripted_model import ScriptedChatModel, scripted
 from avagent.tools.builtin import builtin_tools
 from avagent.tools.executor import ToolExecutor
 from avagent.tools.registry import ToolRegistry
@@ -72,6 +73,12 @@ class TimedSynth:
         self.name = inner.name
         self.sample_rate = inner.sample_rate
         self.durations: list[float] = []
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def stop(self) -> None:
+        await self.inner.stop()
 
     async def synthesize(self, text: str) -> np.ndarray:
         start = time.perf_counter()
@@ -164,7 +171,7 @@ async def barge_in_trial(resources: Resources, seed: int, tmp: Path) -> dict[str
 
     def setup(agent: Agent) -> None:
         pause = agent.playback.pause
-        cancel = agent.policy_runner._worker.cancel
+        cancel = agent.parts.policy_runner._worker.cancel
 
         def timed_pause() -> None:
             marks.setdefault("paused", time.monotonic())
@@ -177,7 +184,7 @@ async def barge_in_trial(resources: Resources, seed: int, tmp: Path) -> dict[str
             return dropped
 
         agent.playback.pause = timed_pause  # type: ignore[method-assign]
-        agent.policy_runner._worker.cancel = timed_cancel  # type: ignore[method-assign]
+        agent.parts.policy_runner._worker.cancel = timed_cancel  # type: ignore[method-assign]
 
     registry = ToolRegistry(builtin_tools(SimulatedBody()))
     policy = LLMPolicy(model, ToolExecutor(registry))
@@ -227,7 +234,7 @@ async def barge_in_latency(trials: int) -> dict[str, Any]:
                 else:
                     rows.append(row)
     finally:
-        await resources.aclose()
+        await resources.stop()
     out: dict[str, Any] = {"trials": trials, "trials_without_a_barge_in": failed}
     for key in rows[0] if rows else []:
         out[key] = stats([r[key] for r in rows if np.isfinite(r[key])])

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from avagent.agent.agent import Resources
 from avagent.agent.config import AgentConfig
-from avagent.agent.scene import Scene, synthesize_scene
+from avagent.agent.resources import Resources
+from avagent.sim.scene import Scene, synthesize_scene
 
 SceneFactory = Callable[..., tuple[Scene, Path]]
 
@@ -39,7 +40,6 @@ def make_scene(scene_dir: Path) -> SceneFactory:
 def resources() -> Iterator[Resources]:
     """The default recogniser and synthesiser, loaded once for the whole session."""
     shared = Resources(AgentConfig())
+    asyncio.run(shared.start())
     yield shared
-    close = getattr(shared.recognizer, "close", None)
-    if close is not None:
-        close()
+    asyncio.run(shared.stop())

@@ -10,9 +10,9 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import Event, Transcript
-from avagent.agent.recorder import EventRecorder
+from avagent.core.bus import Bus
+from avagent.core.events import Event, Transcript
+from avagent.core.recorder import EventRecorder
 from avagent.policy.base import Policy
 from avagent.policy.llm import LLMPolicy
 from avagent.policy.memory import ConversationMemory

@@ -9,10 +9,11 @@ import time
 import numpy as np
 import pytest
 
-from avagent.agent.agent import Agent, Resources, default_tools
+from avagent.agent.agent import Agent
 from avagent.agent.config import AgentConfig
-from avagent.agent.events import Transcript
-from avagent.agent.testing import run_on_file
+from avagent.agent.files import run_on_file
+from avagent.agent.resources import Resources, default_tools
+from avagent.core.events import Transcript
 from avagent.io.actuators import SimulatedBody
 from avagent.io.file_source import FileAudioSource
 from avagent.policy.base import Actions
@@ -154,7 +155,7 @@ async def test_real_time_pacing_gives_the_same_answers(
 async def test_stop_is_idempotent_and_ends_a_live_run(make_scene: SceneFactory, resources: Resources) -> None:
     _, path = make_scene(["turn left"], snr_db=20.0, seed=9, lead_s=4.0, tail_s=4.0)
     agent = Agent(resources=resources, realtime=True)
-    source = FileAudioSource(path, agent.bus, agent.clock, realtime=True, idle=agent.idle)
+    source = FileAudioSource(path, agent.bus, agent.clock, realtime=True)
     await agent.stop()  # before running: harmless
     task = asyncio.create_task(agent.run(source))
     await asyncio.sleep(0.5)

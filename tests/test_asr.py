@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avagent.agent.agent import Resources, default_tools
 from avagent.agent.config import AgentConfig
-from avagent.agent.scene import Scene
+from avagent.agent.resources import Resources, default_tools
 from avagent.io.actuators import SimulatedBody
 from avagent.perception.asr.base import RecognizerError
 from avagent.perception.asr.pocketsphinx import PocketsphinxRecognizer
+from avagent.sim.scene import Scene
 from avagent.tools.phrases import CommandPhrases
 from tests.conftest import SceneFactory
 

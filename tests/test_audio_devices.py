@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avagent.agent.agent import Agent, Resources
-from avagent.agent.recorder import EventRecorder
+from avagent.agent.agent import Agent
+from avagent.agent.resources import Resources
+from avagent.core.recorder import EventRecorder
 from avagent.io.virtual_speaker import VirtualSpeaker
 from tests.conftest import SceneFactory
 
@@ -110,7 +111,7 @@ async def test_the_speaker_plays_the_agents_voice(
     import sounddevice as sd
     import soundfile as sf
 
-    from avagent.agent.events import Say
+    from avagent.core.events import Say
     from avagent.io.audio_devices import DeviceSpeaker
     from avagent.io.sinks import WavSink
 
@@ -119,14 +120,14 @@ async def test_the_speaker_plays_the_agents_voice(
     speaker = DeviceSpeaker(agent.playback, agent.clock, device="pulse", sinks=[copy.write])
     heard = sd.rec(int(3.0 * 48000), samplerate=48000, channels=1, device="pulse", dtype="float32")
     speaker.start()
-    speech_out = asyncio.create_task(agent.speech_out.run())
+    speech_out = asyncio.create_task(agent.parts.speech_out.run())
     try:
         await asyncio.sleep(0.3)
         await agent.bus.publish(Say(t=0.0, text="Hello from the speaker."))
         await asyncio.sleep(2.7)
     finally:
-        speaker.close()
-        speaker.close()  # idempotent
+        speaker.stop()
+        speaker.stop()  # idempotent
         agent.bus.close()
         await speech_out
         copy.close()
@@ -170,7 +171,7 @@ async def _answer_out_loud(
             sd.play(stop.audio, stop.sample_rate, device="pulse")
         await asyncio.sleep(4.0)
     finally:
-        speaker.close()
+        speaker.stop()
         await agent.stop()
         await run
     return [e.type for e in recorder.events if e.type in ("speaking_started", "pause_speaking", "barge_in")]

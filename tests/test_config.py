@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from avagent.agent.config import AgentConfig, load_config, with_overrides
-from avagent.agent.errors import ConfigError
+from avagent.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

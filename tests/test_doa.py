@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avagent.agent.events import Error, SoundDirection, SpeechEnded, SpeechStarted
-from avagent.agent.messages import AudioFrame
-from avagent.agent.room_scene import RoomRecording, Utterance, simulate_room
-from avagent.agent.spatial import locate_speech
+from avagent.agent.files import locate_speech
+from avagent.core.angles import wrap180
+from avagent.core.events import Error, SoundDirection, SpeechEnded, SpeechStarted
+from avagent.core.messages import AudioFrame
 from avagent.perception.arrays import MicArray, preset
 from avagent.perception.doa import SoundDirectionStage
-from avagent.perception.doa_tracker import DirectionTracker, wrap180
+from avagent.perception.doa_tracker import DirectionTracker
 from avagent.perception.srp import SrpPhat
+from avagent.sim.room import RoomRecording, Utterance, simulate_room
 
 Recorder = Callable[..., tuple[RoomRecording, Path]]
 
@@ -165,7 +166,7 @@ async def test_long_speech_gives_interim_directions_before_the_final_one(record:
 
 
 def test_too_few_channels_is_reported_once_and_gives_no_direction() -> None:
-    from avagent.agent.bus import Bus
+    from avagent.core.bus import Bus
 
     stage = SoundDirectionStage(Bus(), preset("respeaker4"))
     mono = np.zeros((512, 1), dtype=np.float32)
@@ -182,7 +183,7 @@ def test_too_few_channels_is_reported_once_and_gives_no_direction() -> None:
 def test_speech_ended_cuts_the_sum_exactly_at_the_end_of_speech() -> None:
     """Hops after the end of speech (noise from elsewhere, heard before the VAD decided) must not
     pull the direction: here they come from the opposite side."""
-    from avagent.agent.bus import Bus
+    from avagent.core.bus import Bus
 
     array = preset("respeaker4")
     stage = SoundDirectionStage(Bus(), array)

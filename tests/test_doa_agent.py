@@ -10,13 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from avagent.agent.agent import Resources
-from avagent.agent.cli import main
+from avagent.agent.agent import Agent
 from avagent.agent.config import AgentConfig, parse_config
-from avagent.agent.room_scene import RoomRecording, Utterance, simulate_room
-from avagent.agent.testing import run_on_file
-from avagent.io.head import SimulatedPanTiltHead, wrap180
+from avagent.agent.files import run_on_file
+from avagent.agent.resources import Resources
+from avagent.cli.main import main
+from avagent.core.angles import wrap180
+from avagent.io.head import SimulatedPanTiltHead
 from avagent.perception.arrays import preset
+from avagent.sim.room import RoomRecording, Utterance, simulate_room
 from tests.drawn_faces import column_for, scene
 
 TALKS = [
@@ -44,17 +46,17 @@ async def test_the_agent_reports_directions_and_turns_its_head_to_each_talker(
     config = config_with(array={"preset": "respeaker4"}, head={"enabled": True, "max_speed_dps": 90.0})
     pans: list[tuple[float, float]] = []
 
-    def watch_head(agent: object) -> None:
-        head = agent.spatial.head  # type: ignore[attr-defined]
+    def watch_head(agent: Agent) -> None:
+        head = agent.parts.spatial.head
         assert isinstance(head, SimulatedPanTiltHead)
-        agent.clock.add_listener(lambda _a, b: pans.append((b, head.pose().pan_deg)))  # type: ignore[attr-defined]
+        agent.clock.add_listener(lambda _a, b: pans.append((b, head.pose().pan_deg)))
 
     result = await run_on_file(path, config, resources=resources, setup=watch_head)
     directions = [d for d in result.of_type("sound_direction") if d["final"]]
     assert [round(d["azimuth_deg"] / 10) * 10 % 360 for d in directions] == [30, 330, 30]
     assert [d["source_id"] for d in directions] == [1, 2, 1]
     assert len(result.of_type("transcript")) == 3, "the rest of the agent works as before"
-    head = result.agent.spatial.head
+    head = result.agent.parts.spatial.head
     assert isinstance(head, SimulatedPanTiltHead)
     assert len(head.commands) <= 4, "one move per change of talker (plus an interim), no jitter"
     # Shortly after each utterance ends, the head faces its talker.
@@ -102,7 +104,7 @@ async def test_with_a_video_the_speaker_is_named_by_face_and_the_head_follows_fa
     speakers = [s for s in result.of_type("active_speaker") if s["final"]]
     assert [s["face_id"] for s in speakers] == [by_side[30], by_side[330], by_side[30]]
     assert all(s["method"] == "direction" for s in speakers)
-    head = result.agent.spatial.head
+    head = result.agent.parts.spatial.head
     assert isinstance(head, SimulatedPanTiltHead)
     assert abs(wrap180(head.target()[0] - 30.0)) < 2.0, "the head ends on the last speaker's face"
     assert not result.of_type("error")

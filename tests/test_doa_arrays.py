@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avagent.agent.errors import InputError
+from avagent.core.errors import InputError
 from avagent.perception.arrays import load_geometry, preset, resolve_array
 
 

@@ -11,12 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from avagent.agent.bus import Bus
-from avagent.agent.errors import InputError
-from avagent.agent.events import Faces
-from avagent.agent.messages import VideoFrame
+from avagent.core.bus import Bus
+from avagent.core.errors import InputError
+from avagent.core.events import Faces
+from avagent.core.messages import VideoFrame
+from avagent.perception.face_detection import CameraGeometry, FaceSettings, HaarFaceDetector, build_detector
 from avagent.perception.face_tracks import Detection, FaceTracker, iou
-from avagent.perception.faces import CameraGeometry, FaceStage, HaarFaceDetector, build_detector
+from avagent.perception.faces import FaceStage
 from tests.drawn_faces import column_for, scene
 
 
@@ -48,12 +49,12 @@ def test_no_faces_in_shapes_that_are_not_faces(haar: HaarFaceDetector) -> None:
 
 def test_a_missing_yunet_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such YuNet model file"):
-        build_detector(str(tmp_path / "face_detection_yunet.onnx"))
+        build_detector(FaceSettings(model=str(tmp_path / "face_detection_yunet.onnx")))
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
     with pytest.raises(InputError, match="cannot load as a YuNet model"):
-        build_detector(str(junk))
-    assert isinstance(build_detector(None), HaarFaceDetector)
+        build_detector(FaceSettings(model=str(junk)))
+    assert isinstance(build_detector(FaceSettings()), HaarFaceDetector)
 
 
 def test_tracks_keep_their_ids_as_faces_move_and_survive_a_missed_frame(haar: HaarFaceDetector) -> None:
@@ -123,7 +124,7 @@ async def test_the_stage_detects_on_a_worker_thread_and_keeps_only_the_newest_fr
             return super().detect(image, gray)
 
     x = column_for(20.0, 640, 90.0)
-    stage = FaceStage(bus, RecordingDetector(), CameraGeometry(hfov_deg=90.0, yaw_deg=10.0))
+    stage = FaceStage(bus, FaceSettings(hfov_deg=90.0, yaw_deg=10.0), detector=RecordingDetector())
     out = bus.subscribe(Faces, name="test.faces", maxsize=64)
     image = scene([(x, 240, 100, 0.0)])
     task = asyncio.create_task(stage.run())
@@ -141,6 +142,6 @@ async def test_the_stage_detects_on_a_worker_thread_and_keeps_only_the_newest_fr
     assert threads
     assert loop_thread not in threads
     face = events[-1].faces[0]
-    assert face["bearing_deg"] == pytest.approx(30.0, abs=2.0)
-    assert face["camera_deg"] == pytest.approx(20.0, abs=2.0)
+    assert face.bearing_deg == pytest.approx(30.0, abs=2.0)
+    assert face.camera_deg == pytest.approx(20.0, abs=2.0)
     assert events[-1].t == pytest.approx(7 / 30)

@@ -9,11 +9,11 @@ from pathlib import Path
 import cv2
 import pytest
 
-from avagent.agent.bus import Bus
-from avagent.agent.clock import MediaClock
-from avagent.agent.errors import InputError
-from avagent.agent.messages import VideoFrame
-from avagent.agent.streams import OverflowPolicy
+from avagent.core.bus import Bus
+from avagent.core.clock import MediaClock
+from avagent.core.errors import InputError
+from avagent.core.messages import VideoFrame
+from avagent.core.streams import OverflowPolicy
 from avagent.io.camera import CameraSource, VideoFileSource
 from tests.drawn_faces import scene
 
@@ -76,7 +76,7 @@ async def test_a_video_file_follows_the_media_clock_and_waits_for_it(video: Path
     assert len(times) == 8
     # The frame published for media time t is the file's frame of that moment (the face in the
     # file moves one pixel a frame, 25 frames a second).
-    from avagent.perception.faces import HaarFaceDetector
+    from avagent.perception.face_detection import HaarFaceDetector
 
     detector = HaarFaceDetector(min_face_px=30)
     for frame in (seen[2], seen[5]):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import ActiveSpeaker, SoundDirection, StopAll
+from avagent.core.bus import Bus
+from avagent.core.events import ActiveSpeaker, SoundDirection, Stop
 from avagent.io.head import HeadLimits, SimulatedPanTiltHead
 from avagent.policy.follow import FollowSettings, FollowSpeaker
 
@@ -80,16 +80,16 @@ async def test_following_the_active_speaker_ignores_raw_directions_and_halts_on_
     follow = FollowSpeaker(bus, head, FollowSettings(follow="active_speaker"))
     bus.publish_nowait(direction(1.0, 120.0))
     bus.publish_nowait(ActiveSpeaker(t=1.0, face_id=4, azimuth_deg=30.0))
-    bus.publish_nowait(StopAll(t=1.2))  # control: overtakes the queued speaker event
+    bus.publish_nowait(Stop(t=1.2))  # control: overtakes the queued speaker event
     stream = follow._events
     first = await stream.get()
-    assert isinstance(first, StopAll)
+    assert isinstance(first, Stop)
     await follow.handle(first)
     second = await stream.get()
     await follow.handle(second)
     assert head.target()[0] == 30.0
     now.t = 0.2
-    await follow.handle(StopAll(t=1.4))
+    await follow.handle(Stop(t=1.4))
     now.t = 3.0
     assert head.pose().pan_deg == pytest.approx(18.0)
     assert stream.get_nowait() is None, "raw sound directions are not followed when faces are"

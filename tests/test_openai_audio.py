@@ -17,9 +17,9 @@ import pytest
 import soundfile as sf
 from aiohttp import web
 
-from avagent.agent.agent import Resources
 from avagent.agent.config import AgentConfig, with_overrides
-from avagent.agent.testing import run_on_file
+from avagent.agent.files import run_on_file
+from avagent.agent.resources import Resources
 from avagent.io.tts.espeak import EspeakSynthesizer
 from avagent.perception.asr.openai import OpenAIRecognizer
 from avagent.perception.asr.pocketsphinx import PocketsphinxRecognizer
@@ -97,7 +97,7 @@ async def test_the_agent_hears_and_speaks_through_the_server(
     config = openai_config(audio_server.url)
     resources = Resources(config)
     result = await run_on_file(path, config, resources=resources)
-    await resources.aclose()
+    await resources.stop()
     assert [c["name"] for c in result.of_type("tool_call")] == ["turn", "stop"]
     assert audio_server.requests.count("transcriptions") == 2
     assert audio_server.requests.count("speech") == 2
@@ -118,7 +118,7 @@ async def test_server_errors_are_reported_and_the_agent_carries_on(
     config = openai_config(audio_server.url)
     resources = Resources(config)
     result = await run_on_file(path, config, resources=resources)
-    await resources.aclose()
+    await resources.stop()
     errors = result.of_type("error")
     assert len(errors) == 1
     assert errors[0]["stage"] == "asr"
@@ -130,4 +130,4 @@ async def test_an_unreachable_server_is_one_clear_error() -> None:
     recognizer = OpenAIRecognizer("http://127.0.0.1:9/v1", timeout_s=2.0)
     with pytest.raises(Exception, match=re.escape("cannot reach http://127.0.0.1:9/v1/audio/transcriptions")):
         await recognizer.transcribe(np.zeros(1600, dtype=np.float32), 16000)
-    await recognizer.aclose()
+    await recognizer.stop()

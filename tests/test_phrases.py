@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import Field
 
-from avagent.agent.agent import default_tools
 from avagent.agent.config import AgentConfig
+from avagent.agent.resources import default_tools
 from avagent.io.actuators import SimulatedBody
 from avagent.tools.phrases import CommandPhrases, Spoken, normalise, number_words
 from avagent.tools.registry import tool

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from avagent.agent.agent import Resources
 from avagent.agent.config import parse_config
-from avagent.agent.scene import Scene, speak, synthesize_scene
-from avagent.agent.testing import run_on_file
+from avagent.agent.files import run_on_file
+from avagent.agent.resources import Resources
 from avagent.policy.memory import INTERRUPTION_NOTE
+from avagent.sim.scene import Scene, speak, synthesize_scene
 from tests.conftest import SceneFactory
 from tests.openai_server import Reply, scripted_server, tool_call
 

@@ -3,9 +3,9 @@ no (its grammar gains them), and only a yes runs the tool."""
 
 from __future__ import annotations
 
-from avagent.agent.agent import Resources
 from avagent.agent.config import parse_config
-from avagent.agent.testing import run_on_file
+from avagent.agent.files import run_on_file
+from avagent.agent.resources import Resources
 from tests.conftest import SceneFactory
 
 QUESTION = ["Shall I turn with direction left, degrees 90?", "Please say yes or no."]
@@ -27,4 +27,4 @@ async def test_spoken_confirmation_with_the_offline_policy(make_scene: SceneFact
             assert spoken[-1] == ("Turning left 90 degrees." if runs else "Sorry, I could not do that.")
             assert len(result.of_type("say")) == 2, "the answer is not taken as a new command"
     finally:
-        await resources.aclose()
+        await resources.stop()

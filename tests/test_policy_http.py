@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 from langchain_openai import ChatOpenAI
 
-from avagent.agent.agent import Agent, Resources
+from avagent.agent.agent import Agent
 from avagent.agent.config import AgentConfig, parse_config
-from avagent.agent.testing import run_on_file
+from avagent.agent.files import run_on_file
+from avagent.agent.resources import Resources
 from avagent.io.actuators import SimulatedBody
 from avagent.policy.llm import LLMPolicy
 from avagent.tools.executor import ToolExecutor
@@ -116,7 +117,7 @@ async def test_spoken_command_through_the_model_over_http(
     assert user["content"].endswith("turn left")
     [call] = result.of_type("tool_call")
     assert (call["name"], call["args"]) == ("turn", {"direction": "left", "degrees": 90})
-    body = result.agent.body
+    body = result.agent.parts.body
     assert isinstance(body, SimulatedBody)
     assert body.state()["moving"] or body.state()["heading_deg"] != 0.0
     spoken = [s["text"] for s in result.of_type("speaking_started")]

@@ -9,10 +9,10 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, ToolMessage
 
-from avagent.agent.events import BargeIn, PauseSpeaking, ResumeSpeaking, SpeakingEnded, StopAll
+from avagent.core.events import BargeIn, PauseSpeaking, ResumeSpeaking, SpeakingEnded, Stop
 from avagent.policy.memory import INTERRUPTION_NOTE
 from avagent.policy.runner import INTERRUPTED
-from avagent.policy.scripted import scripted
+from avagent.sim.scripted_model import scripted
 from avagent.tools.registry import Tool, tool
 from tests.policy_support import Counter, PolicyHarness, llm_policy, policy_stage
 
@@ -138,7 +138,7 @@ async def test_a_stop_cancels_every_tool() -> None:
     async with policy_stage(lambda ex: llm_policy(model, ex), tools=tools, counter=counter) as h:
         await h.hear("park the arm", settle=False)
         await until(lambda: len(counter.calls) == 1)
-        await h.publish(StopAll(t=0.0, reason="test"))
+        await h.publish(Stop(t=0.0, reason="test"))
         await h.settled()
         assert finished == []
         [result] = h.events("tool_result")

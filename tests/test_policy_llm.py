@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 
 from avagent.policy.context import BEGIN
 from avagent.policy.llm import LLMPolicy
-from avagent.policy.scripted import ScriptedChatModel, raw_call, scripted
+from avagent.sim.scripted_model import ScriptedChatModel, raw_call, scripted
 from avagent.tools.executor import RateLimit, ToolExecutor
 from tests.policy_support import llm_policy, policy_stage
 

@@ -6,7 +6,8 @@ import datetime
 
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from avagent.agent.events import ActiveSpeaker, Faces, SceneDescription, SoundDirection, SpeakingEnded
+from avagent.core.events import ActiveSpeaker, FaceRecord, Faces, SoundDirection, SpeakingEnded
+from avagent.core.text import SentenceSplitter
 from avagent.policy.context import BEGIN, END, PerceptionContext
 from avagent.policy.memory import (
     INTERRUPTION_NOTE,
@@ -16,7 +17,6 @@ from avagent.policy.memory import (
     StepRecord,
     truncate,
 )
-from avagent.policy.sentences import SentenceSplitter
 
 
 def test_sentences_are_cut_as_they_complete() -> None:
@@ -99,13 +99,16 @@ def test_perception_context_block() -> None:
         END,
     ]
     context.observe(SoundDirection(t=5.0, azimuth_deg=87.4, confidence=0.8))
-    context.observe(Faces(t=5.0, faces=[{"id": 3, "box": [1, 2, 3, 4], "bearing_deg": -12.0}, {"id": 5}]))
+    context.observe(
+        Faces(
+            t=5.0,
+            faces=(FaceRecord(id=3, box=(1, 2, 3, 4), bearing_deg=-12.0), FaceRecord(5, (9, 2, 3, 4), 20.0)),
+        )
+    )
     context.observe(ActiveSpeaker(t=5.1, face_id=3, azimuth_deg=87.0))
-    context.observe(SceneDescription(t=2.0, text="A kitchen with two people."))
     lines = context.render(t=6.0).splitlines()
     assert "speaker: face 3, at 87°" in lines
-    assert "faces: face 3 at -12°, face 5" in lines
-    assert "scene (4 s ago): A kitchen with two people." in lines
+    assert "faces: face 3 at -12°, face 5 at 20°" in lines
     stale = context.render(t=30.0).splitlines()
     assert "speaker: direction unknown" in stale
     assert not any(line.startswith("faces") for line in stale)

@@ -19,11 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from avagent.agent.agent import Resources
 from avagent.agent.config import load_config, parse_config
-from avagent.agent.errors import ConfigError
-from avagent.io.webrtc.server import CallServer
-from avagent.io.webrtc.testing import running_server
+from avagent.agent.resources import Resources
+from avagent.agent.serve.server import CallServer, running_server
+from avagent.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -157,4 +156,4 @@ async def test_the_server_speaks_https_with_a_given_certificate(resources: Resou
     server = CallServer(broken, resources=resources)
     with pytest.raises(ConfigError, match=r"serve\.tls_cert: cannot load the certificate"):
         await server.start()
-    await server.close()
+    await server.stop()

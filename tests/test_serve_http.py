@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from avagent.agent.agent import Resources
 from avagent.agent.config import AgentConfig, parse_config
-from avagent.agent.errors import ConfigError
-from avagent.agent.scene import synthesize_scene
+from avagent.agent.resources import Resources
+from avagent.agent.serve.server import CallServer, running_server
+from avagent.core.errors import ConfigError
 from avagent.io.webrtc.loopback import loopback_candidates
-from avagent.io.webrtc.server import CallServer
-from avagent.io.webrtc.testing import CallPeer, CallRefused, SpokenAudioTrack, running_server
+from avagent.sim.calls import CallPeer, CallRefused, SpokenAudioTrack
+from avagent.sim.scene import synthesize_scene
 
 TOKEN = "s3cret-token"
 

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from avagent.agent.agent import Resources
 from avagent.agent.config import AgentConfig, parse_config
-from avagent.agent.scene import Scene, synthesize_scene
-from avagent.io.webrtc.server import CallServer
-from avagent.io.webrtc.testing import CallPeer, SpokenAudioTrack, running_server
+from avagent.agent.resources import Resources
+from avagent.agent.serve.server import CallServer, running_server
+from avagent.sim.calls import CallPeer, SpokenAudioTrack
+from avagent.sim.scene import Scene, synthesize_scene
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +94,7 @@ async def test_many_calls_leave_tasks_threads_sockets_and_memory_as_they_were(re
 async def test_a_caller_that_vanishes_is_gone_within_five_seconds(resources: Resources) -> None:
     async with running_server(serve_config(), resources) as (server, url):
         caller = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "avagent.io.webrtc.testing", url, stdout=asyncio.subprocess.PIPE
+            sys.executable, "-m", "avagent.sim.calls", url, stdout=asyncio.subprocess.PIPE
         )
         try:
             assert caller.stdout is not None

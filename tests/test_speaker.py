@@ -6,27 +6,27 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import ActiveSpeaker, Faces, SoundDirection, SpeechEnded, SpeechStarted
+from avagent.core.bus import Bus
+from avagent.core.events import ActiveSpeaker, FaceRecord, Faces, SoundDirection, SpeechEnded, SpeechStarted
+from avagent.perception.face_detection import CameraGeometry, HaarFaceDetector, face_record
 from avagent.perception.face_tracks import FaceTracker
-from avagent.perception.faces import CameraGeometry, HaarFaceDetector, face_record
 from avagent.perception.speaker import ActiveSpeakerStage, MouthHistory, SpeakerSettings, choose_speaker
 from tests.drawn_faces import column_for, scene
 
 
-def face(face_id: int, bearing: float, motion: float = 0.0) -> dict[str, object]:
-    return {"id": face_id, "box": [0, 0, 10, 10], "bearing_deg": bearing, "mouth_motion": motion}
+def face(face_id: int, bearing: float, motion: float = 0.0) -> FaceRecord:
+    return FaceRecord(id=face_id, box=(0, 0, 10, 10), bearing_deg=bearing, mouth_motion=motion)
 
 
 def test_one_face_near_the_sound_is_the_speaker() -> None:
     faces = [face(1, 20.0), face(2, 75.0), face(3, 350.0)]
     choice = choose_speaker(faces, 71.0, SpeakerSettings(), MouthHistory(10.0), (0.0, 1.0))
     assert choice.face is not None
-    assert choice.face["id"] == 2
+    assert choice.face.id == 2
     assert choice.method == "direction"
     wrapped = choose_speaker(faces, 3.0, SpeakerSettings(), MouthHistory(10.0), (0.0, 1.0))
     assert wrapped.face is not None
-    assert wrapped.face["id"] == 3, "350 and 3 degrees are 13 degrees apart"
+    assert wrapped.face.id == 3, "350 and 3 degrees are 13 degrees apart"
 
 
 def test_no_face_near_the_sound_means_someone_out_of_view() -> None:
@@ -49,7 +49,7 @@ def test_close_faces_are_told_apart_by_the_mouth_that_moves_with_the_voice() -> 
     # The sound is nearer face 2, but face 1's mouth is the one moving while the voice is heard.
     choice = choose_speaker(faces, 36.0, SpeakerSettings(), mouths, (0.5, 4.0))
     assert choice.face is not None
-    assert choice.face["id"] == 1
+    assert choice.face.id == 1
     assert choice.method == "mouth"
     assert mouths.correlation(1, 0.5, 4.0) > 0.5
     assert abs(mouths.correlation(2, 0.5, 4.0)) < 0.3
@@ -60,7 +60,7 @@ def test_without_mouth_evidence_the_nearest_close_face_is_chosen() -> None:
         [face(1, 30.0), face(2, 38.0)], 36.0, SpeakerSettings(), MouthHistory(10.0), (0.0, 1.0)
     )
     assert choice.face is not None
-    assert choice.face["id"] == 2
+    assert choice.face.id == 2
     assert choice.method == "direction"
 
 
@@ -80,7 +80,7 @@ def test_the_stage_on_drawn_frames_picks_the_talking_face_of_two_close_ones() ->
         image = scene([(left, 240, 110, mouth), (right, 240, 110, 0.0)])
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         tracks = tracker.update(detector.detect(image, gray), gray)
-        stage.handle(Faces(t=t, faces=[face_record(x, 640, geometry) for x in tracks]))
+        stage.handle(Faces(t=t, faces=tuple(face_record(x, 640, geometry) for x in tracks)))
         if abs(t - 1.5) < 1e-9:
             stage.handle(SpeechStarted(t=1.5))
         if abs(t - 3.6) < 1e-9:
@@ -102,7 +102,7 @@ def test_without_an_array_the_moving_mouth_names_the_speaker_when_speech_ends() 
         t = k / 15
         talking = 1.5 <= t <= 3.0
         stage.handle(
-            Faces(t=t, faces=[face(1, 20.0, 0.002), face(2, 340.0, 0.04 * (k % 2) if talking else 0.002)])
+            Faces(t=t, faces=(face(1, 20.0, 0.002), face(2, 340.0, 0.04 * (k % 2) if talking else 0.002)))
         )
         if k == round(1.5 * 15):
             assert stage.handle(SpeechStarted(t=1.5)) is None
@@ -112,5 +112,5 @@ def test_without_an_array_the_moving_mouth_names_the_speaker_when_speech_ends() 
     assert event.method == "mouth"
     assert event.azimuth_deg == 340.0
     # The faces were last seen seconds before this speech: nobody in view is named.
-    stage.handle(Faces(t=5.0, faces=[face(1, 20.0, 0.002), face(2, 340.0, 0.002)]))
+    stage.handle(Faces(t=5.0, faces=(face(1, 20.0, 0.002), face(2, 340.0, 0.002))))
     assert stage.handle(SpeechEnded(t=9.0, start=7.0, end=8.8)) is None

@@ -7,8 +7,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import (
+from avagent.core.bus import Bus
+from avagent.core.events import (
     BargeIn,
     Event,
     PauseSpeaking,
@@ -17,9 +17,10 @@ from avagent.agent.events import (
     SpeakingEnded,
     SpeakingStarted,
 )
+from avagent.core.text import split_sentences
 from avagent.io.playback import Playback, Utterance
 from avagent.io.speech_out import SpeechOut
-from avagent.io.tts.base import SynthesisError, split_sentences
+from avagent.io.tts.base import SynthesisError
 from avagent.io.tts.espeak import EspeakSynthesizer
 
 

@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import BargeIn, Overflow, SpeechStarted, Transcript
-from avagent.agent.streams import Activity, OverflowPolicy, Stream, StreamClosed
+from avagent.core.activity import Activity
+from avagent.core.bus import Bus
+from avagent.core.events import BargeIn, Overflow, SpeechStarted, Transcript
+from avagent.core.streams import OverflowPolicy, Stream, StreamClosed
 
 
 async def test_block_policy_makes_the_producer_wait_and_loses_nothing() -> None:

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 
-from avagent.agent.config import McpServerConfig
-from avagent.policy.scripted import scripted
+from avagent.sim.scripted_model import scripted
 from avagent.tools.executor import ToolExecutor
-from avagent.tools.mcp import McpToolbox
+from avagent.tools.mcp import McpServer, McpToolbox
 from avagent.tools.registry import ToolRegistry
 from tests.policy_support import llm_policy, policy_stage
 
@@ -43,10 +42,10 @@ if __name__ == "__main__":
 
 
 @pytest.fixture
-def stdio_server(tmp_path: Path) -> McpServerConfig:
+def stdio_server(tmp_path: Path) -> McpServer:
     script = tmp_path / "home_server.py"
     script.write_text(SERVER, encoding="utf-8")
-    return McpServerConfig(transport="stdio", command=sys.executable, args=[str(script)], permission="allow")
+    return McpServer(transport="stdio", command=sys.executable, args=[str(script)], permission="allow")
 
 
 def free_port() -> int:
@@ -82,7 +81,7 @@ async def http_server() -> AsyncIterator[str]:
         await asyncio.wait_for(task, 10)
 
 
-async def test_stdio_server_tools_are_checked_and_called(stdio_server: McpServerConfig) -> None:
+async def test_stdio_server_tools_are_checked_and_called(stdio_server: McpServer) -> None:
     box = McpToolbox({"home": stdio_server})
     try:
         tools = await box.start()
@@ -100,12 +99,12 @@ async def test_stdio_server_tools_are_checked_and_called(stdio_server: McpServer
         assert failed.ran
         assert "the lights are broken" in failed.result
     finally:
-        await box.aclose()
-        await box.aclose()
+        await box.stop()
+        await box.stop()
 
 
 async def test_http_server_tools_serve_the_policy(http_server: str) -> None:
-    box = McpToolbox({"lights": McpServerConfig(transport="http", url=http_server, permission="allow")})
+    box = McpToolbox({"lights": McpServer(transport="http", url=http_server, permission="allow")})
     try:
         tools = await box.start()
         assert [t.name for t in tools] == ["lights"]
@@ -122,11 +121,11 @@ async def test_http_server_tools_serve_the_policy(http_server: str) -> None:
             assert result.content == "The kitchen lights are on."
             assert h.said() == ["The kitchen lights are on."]
     finally:
-        await box.aclose()
+        await box.stop()
 
 
-async def test_mcp_tools_default_to_confirm_and_can_be_denied(stdio_server: McpServerConfig) -> None:
-    confirm = McpServerConfig(transport="stdio", command=stdio_server.command, args=stdio_server.args)
+async def test_mcp_tools_default_to_confirm_and_can_be_denied(stdio_server: McpServer) -> None:
+    confirm = McpServer(transport="stdio", command=stdio_server.command, args=stdio_server.args)
     box = McpToolbox({"home": confirm})
     try:
         tools = await box.start()
@@ -146,14 +145,14 @@ async def test_mcp_tools_default_to_confirm_and_can_be_denied(stdio_server: McpS
         assert len(asked) == 1
         assert [t.name for t in executor.visible_tools()] == ["add"]
     finally:
-        await box.aclose()
+        await box.stop()
 
 
 async def test_a_server_that_cannot_start_is_reported_not_fatal(tmp_path: Path) -> None:
-    broken = McpServerConfig(transport="stdio", command=str(tmp_path / "no-such-program"))
+    broken = McpServer(transport="stdio", command=str(tmp_path / "no-such-program"))
     box = McpToolbox({"broken": broken})
     try:
         assert await box.start() == []
         assert "broken" in box.failures
     finally:
-        await box.aclose()
+        await box.stop()

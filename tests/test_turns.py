@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from avagent.perception.turns import Interruption, TurnDetector, TurnEnd, TurnSettings
-from avagent.perception.vad import SegmentEnd, SegmenterSettings, SegmentStart, SpeechSegmenter
+from avagent.perception.vad import SegmentEnd, SegmentStart, SpeechSegmenter, VadSettings
 
 CHUNK = 0.032
 
@@ -12,7 +12,7 @@ def drive(
     pattern: list[tuple[float, float]], settings: TurnSettings, agent_speaking: bool = False
 ) -> tuple[list[TurnEnd], list[Interruption]]:
     """Feed (seconds, probability) stretches through the segmenter and the turn detector."""
-    segmenter = SpeechSegmenter(SegmenterSettings())
+    segmenter = SpeechSegmenter(VadSettings())
     turns = TurnDetector(settings)
     ends: list[TurnEnd] = []
     interruptions: list[Interruption] = []
@@ -37,7 +37,7 @@ def drive(
 
 
 def test_turn_ends_after_the_hangover_of_silence() -> None:
-    ends, _ = drive([(1.0, 0.0), (1.0, 0.9), (1.0, 0.0)], TurnSettings(hangover_s=0.3))
+    ends, _ = drive([(1.0, 0.0), (1.0, 0.9), (1.0, 0.0)], TurnSettings(hangover_ms=300.0))
     assert len(ends) == 1
     end = ends[0]
     # Chunks of 32 ms: speech runs from 0.992 to 1.984 s; the segmenter pads the start by 50 ms
@@ -49,7 +49,7 @@ def test_turn_ends_after_the_hangover_of_silence() -> None:
 
 def test_a_pause_shorter_than_the_hangover_keeps_the_turn_open() -> None:
     ends, _ = drive(
-        [(0.5, 0.0), (0.6, 0.9), (0.2, 0.0), (0.6, 0.9), (1.0, 0.0)], TurnSettings(hangover_s=0.3)
+        [(0.5, 0.0), (0.6, 0.9), (0.2, 0.0), (0.6, 0.9), (1.0, 0.0)], TurnSettings(hangover_ms=300.0)
     )
     assert len(ends) == 1
     assert ends[0].end - ends[0].start > 1.3
@@ -57,7 +57,7 @@ def test_a_pause_shorter_than_the_hangover_keeps_the_turn_open() -> None:
 
 def test_a_longer_pause_splits_two_turns() -> None:
     ends, _ = drive(
-        [(0.5, 0.0), (0.6, 0.9), (0.6, 0.0), (0.6, 0.9), (1.0, 0.0)], TurnSettings(hangover_s=0.3)
+        [(0.5, 0.0), (0.6, 0.9), (0.6, 0.0), (0.6, 0.9), (1.0, 0.0)], TurnSettings(hangover_ms=300.0)
     )
     assert [e.turn for e in ends] == [1, 2]
 
@@ -72,7 +72,7 @@ def test_maximum_utterance_forces_an_end_and_the_rest_is_the_next_turn() -> None
 
 def test_speech_over_the_agent_pauses_it_then_barges_in() -> None:
     ends, interruptions = drive(
-        [(0.3, 0.0), (1.0, 0.9), (1.0, 0.0)], TurnSettings(min_barge_in_s=0.3), agent_speaking=True
+        [(0.3, 0.0), (1.0, 0.9), (1.0, 0.0)], TurnSettings(min_barge_in_ms=300.0), agent_speaking=True
     )
     assert [i.action for i in interruptions] == ["pause", "barge_in"]
     pause, barge = interruptions
@@ -82,7 +82,7 @@ def test_speech_over_the_agent_pauses_it_then_barges_in() -> None:
 
 def test_a_backchannel_over_the_agent_resumes_it_and_is_not_a_turn() -> None:
     ends, interruptions = drive(
-        [(0.3, 0.0), (0.15, 0.9), (1.0, 0.0)], TurnSettings(min_barge_in_s=0.3), agent_speaking=True
+        [(0.3, 0.0), (0.15, 0.9), (1.0, 0.0)], TurnSettings(min_barge_in_ms=300.0), agent_speaking=True
     )
     assert [i.action for i in interruptions] == ["pause", "resume"]
     assert ends == []
@@ -104,7 +104,7 @@ def test_barge_in_can_be_switched_off() -> None:
 
 
 def test_segmenter_ignores_a_blip_shorter_than_minimum_speech() -> None:
-    segmenter = SpeechSegmenter(SegmenterSettings(min_speech_s=0.1))
+    segmenter = SpeechSegmenter(VadSettings(min_speech_ms=100.0))
     out = [
         segmenter.push(p, i * CHUNK, (i + 1) * CHUNK) for i, p in enumerate([0.0, 0.9, 0.9, 0.1, 0.0, 0.0])
     ]

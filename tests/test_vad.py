@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import soxr
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import Error, SpeechEnded, SpeechStarted
-from avagent.agent.messages import AudioFrame
-from avagent.agent.scene import Scene
+from avagent.core.bus import Bus
+from avagent.core.events import Error, SpeechEnded, SpeechStarted
+from avagent.core.messages import AudioFrame
 from avagent.perception.listening import Listener
 from avagent.perception.vad import CHUNK, SileroJitVad, SileroVad, detect_speech
+from avagent.sim.scene import Scene
 from tests.conftest import SceneFactory
 
 PHRASES = [

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avagent.agent.errors import InputError
+from avagent.core.errors import InputError
 from avagent.io.wav import inspect_wav, read_wav
 
 

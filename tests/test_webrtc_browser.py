@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from avagent.agent.agent import Resources
 from avagent.agent.config import parse_config
-from avagent.agent.scene import synthesize_scene
-from avagent.io.webrtc.testing import running_server
+from avagent.agent.resources import Resources
+from avagent.agent.serve.server import running_server
+from avagent.sim.scene import synthesize_scene
 
 pytestmark = pytest.mark.slow
 

@@ -6,19 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avagent.agent.agent import Resources
 from avagent.agent.config import AgentConfig, parse_config
-from avagent.agent.events import Faces
-from avagent.agent.messages import VideoFrame
-from avagent.agent.scene import synthesize_scene
-from avagent.agent.streams import OverflowPolicy
-from avagent.io.webrtc.testing import (
+from avagent.agent.resources import Resources
+from avagent.agent.serve.server import running_server
+from avagent.core.events import Faces
+from avagent.core.messages import VideoFrame
+from avagent.core.streams import OverflowPolicy
+from avagent.sim.calls import (
     CallPeer,
     PictureVideoTrack,
     SpokenAudioTrack,
     colour_video_track,
-    running_server,
 )
+from avagent.sim.scene import synthesize_scene
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +147,7 @@ async def test_faces_in_the_callers_video_when_asked_for(resources: Resources) -
             )
             assert peer.call_id is not None
             agent = server.sessions[peer.call_id].agent
-            assert agent.spatial.video is None, "a call's agent never opens the local camera"
+            assert agent.parts.spatial.video is None, "a call's agent never opens the local camera"
             faces = agent.bus.subscribe(Faces, name="test.faces")
             seen = await faces.get()
             while not seen.faces:
@@ -157,7 +157,7 @@ async def test_faces_in_the_callers_video_when_asked_for(resources: Resources) -
     assert isinstance(seen, Faces)
     assert len(seen.faces) == 1
     # Left of the image centre is left of the camera's axis: a positive signed bearing.
-    assert seen.faces[0]["camera_deg"] > 5.0
+    assert seen.faces[0].camera_deg > 5.0
 
 
 async def test_a_call_sees_no_faces_unless_asked(resources: Resources) -> None:
@@ -166,6 +166,6 @@ async def test_a_call_sees_no_faces_unless_asked(resources: Resources) -> None:
         try:
             await peer.call(SpokenAudioTrack(np.zeros(48000, dtype=np.float32)))
             assert peer.call_id is not None
-            assert server.sessions[peer.call_id].agent.spatial.faces is None
+            assert server.sessions[peer.call_id].agent.parts.spatial.faces is None
         finally:
             await peer.hang_up()

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from avagent.core.text import one_line
 from avagent.io.webrtc.loopback import is_loopback_candidate, keep_loopback_candidates
-from avagent.io.webrtc.offer import MAX_MEDIA_SECTIONS, OfferRejected, one_line, parse_offer_body, screen_sdp
+from avagent.io.webrtc.offer import MAX_MEDIA_SECTIONS, OfferRejected, parse_offer_body, screen_sdp
 
 BROWSER_OFFER = "\r\n".join(
     [

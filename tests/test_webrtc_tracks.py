@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from avagent.agent.bus import Bus
-from avagent.agent.clock import MediaClock
-from avagent.agent.events import Event
-from avagent.agent.messages import AudioFrame, to_float32, to_int16
+from avagent.core.bus import Bus
+from avagent.core.clock import MediaClock
+from avagent.core.events import Event
+from avagent.core.messages import AudioFrame, to_float32, to_int16
 from avagent.io.playback import Playback, Utterance
 from avagent.io.webrtc.audio_in import CallAudioSource, to_audio_frame
 from avagent.io.webrtc.audio_out import SETTLE_BLOCKS, AgentVoiceTrack
-from avagent.io.webrtc.testing import SpokenAudioTrack
+from avagent.sim.calls import SpokenAudioTrack
 
 
 class FrozenAfter(MediaStreamTrack):

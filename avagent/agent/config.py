@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from avagent.agent.errors import ConfigError
+from avagent.core.errors import ConfigError
 
 
 class _Section(BaseModel):
@@ -61,7 +61,7 @@ class VadConfig(_Section):
         return self
 
 
-class TurnsConfig(_Section):
+class TurnConfig(_Section):
     hangover_ms: float = Field(default=300.0, ge=0.0, le=5000.0)
     """Silence after speech that ends the user's turn."""
     max_utterance_s: float = Field(default=15.0, gt=0.5, le=120.0)
@@ -308,7 +308,7 @@ class CameraConfig(_Section):
     """Azimuth of the camera's axis in the microphone array's frame."""
 
 
-class FacesConfig(_Section):
+class FaceConfig(_Section):
     """Face detection and tracking on the camera's frames, and who of them is speaking."""
 
     model: str | None = None
@@ -351,7 +351,7 @@ class AgentConfig(_Section):
     api_key_env: str = "OPENAI_API_KEY"
     audio: AudioConfig = AudioConfig()
     vad: VadConfig = VadConfig()
-    turns: TurnsConfig = TurnsConfig()
+    turns: TurnConfig = TurnConfig()
     asr: AsrConfig = AsrConfig()
     tts: TtsConfig = TtsConfig()
     policy: PolicyConfig = PolicyConfig()
@@ -359,7 +359,7 @@ class AgentConfig(_Section):
     serve: ServeConfig = ServeConfig()
     array: ArrayConfig = ArrayConfig()
     camera: CameraConfig = CameraConfig()
-    faces: FacesConfig = FacesConfig()
+    faces: FaceConfig = FaceConfig()
     head: HeadConfig = HeadConfig()
 
 

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from avagent.core.angles import wrap180, wrap360
+
 
 class Body(Protocol):
     """A robot that can turn in place, point its head, and stop."""
@@ -58,7 +60,7 @@ class SimulatedBody:
     async def look_at(self, azimuth_deg: float) -> None:
         async with self._lock:
             now = time.monotonic()
-            target = ((azimuth_deg + 180.0) % 360.0) - 180.0
+            target = wrap180(azimuth_deg)
             self._head = _Motion(self._head.position(now), target, now, self.head_speed)
 
     async def stop(self) -> None:
@@ -72,7 +74,7 @@ class SimulatedBody:
     def state(self) -> dict[str, float | bool]:
         now = time.monotonic()
         return {
-            "heading_deg": round(self._heading.position(now) % 360.0, 2),
+            "heading_deg": round(wrap360(self._heading.position(now)), 2),
             "head_deg": round(self._head.position(now), 2),
             "moving": not (self._heading.done(now) and self._head.done(now)),
         }

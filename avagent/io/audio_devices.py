@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from avagent.agent.bus import Bus
-from avagent.agent.clock import MediaClock
-from avagent.agent.errors import InputError
-from avagent.agent.messages import AudioFrame
-from avagent.agent.streams import OverflowPolicy, Stream
+from avagent.core.bus import Bus
+from avagent.core.clock import MediaClock
+from avagent.core.errors import InputError
+from avagent.core.messages import AudioFrame
+from avagent.core.streams import OverflowPolicy, Stream
 from avagent.io.playback import Playback
 from avagent.io.virtual_speaker import BlockSink
 
@@ -85,6 +85,8 @@ class MicrophoneSource:
     """Captures a sound card input onto the bus; runs until the agent stops."""
 
     name = "microphone"
+    consumes: tuple[type, ...] = ()
+    produces = (AudioFrame,)
 
     def __init__(
         self,
@@ -113,11 +115,6 @@ class MicrophoneSource:
             on_drop=bus.report_dropped,
         )
         self._samples = 0
-        self._start_mono = 0.0
-
-    @property
-    def finite(self) -> bool:
-        return False
 
     def _callback(self, indata: np.ndarray, frames: int, _time: Any, _status: Any) -> None:
         t = self._samples / self.sample_rate
@@ -174,6 +171,7 @@ class DeviceSpeaker:
             sink(block)
 
     def start(self) -> None:
+        """Open the device and start playing (the callback runs on PortAudio's thread)."""
         sd = _sounddevice()
         try:
             self._stream = sd.OutputStream(
@@ -188,7 +186,7 @@ class DeviceSpeaker:
         except Exception as exc:
             raise InputError(f"cannot open {self.device.name}: {exc}") from None
 
-    def close(self) -> None:
+    def stop(self) -> None:
         """Stop playing; safe to call twice."""
         stream, self._stream = self._stream, None
         if stream is not None:

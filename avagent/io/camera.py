@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from avagent.agent.bus import Bus
-from avagent.agent.clock import MediaClock
-from avagent.agent.errors import InputError
-from avagent.agent.messages import VideoFrame
+from avagent.core.bus import Bus
+from avagent.core.clock import MediaClock
+from avagent.core.errors import InputError
+from avagent.core.messages import VideoFrame
 
 
 def open_capture(
@@ -46,6 +46,8 @@ class CameraSource:
     """A live camera or stream, sampled down to ``fps`` frames per second."""
 
     name = "camera"
+    consumes: tuple[type, ...] = ()
+    produces = (VideoFrame,)
 
     def __init__(
         self,
@@ -123,6 +125,8 @@ class VideoFileSource:
     """A video file played in step with the media clock (which the audio input drives)."""
 
     name = "video_file"
+    consumes: tuple[type, ...] = ()
+    produces = (VideoFrame,)
 
     def __init__(self, path: str | Path, bus: Bus, clock: MediaClock, *, fps: float = 15.0) -> None:
         self.path = Path(path)

@@ -14,10 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-
-def wrap180(degrees: float) -> float:
-    """An angle folded into [-180, 180)."""
-    return (degrees + 180.0) % 360.0 - 180.0
+from avagent.core.angles import wrap180
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from avagent.agent.messages import to_int16
+from avagent.core.messages import to_int16
 
 
 class OpenAIAudioError(RuntimeError):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avagent.agent.events import Event, SpeakingEnded, SpeakingStarted
+from avagent.core.events import Event, SpeakingEnded, SpeakingStarted
 
 
 @dataclass

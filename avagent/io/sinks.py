@@ -10,9 +10,9 @@ from typing import IO
 import numpy as np
 import soundfile as sf
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import Event
-from avagent.agent.messages import to_int16
+from avagent.core.bus import Bus
+from avagent.core.events import Event
+from avagent.core.messages import to_int16
 
 
 class WavSink:
@@ -50,6 +50,8 @@ class JsonlSink:
     """Writes every public event as one JSON object per line (the event contract)."""
 
     name = "jsonl"
+    consumes = (Event,)
+    produces: tuple[type, ...] = ()
 
     def __init__(self, bus: Bus, out: IO[str] | None = None, *, path: str | Path | None = None) -> None:
         self._owned = path is not None

@@ -14,29 +14,40 @@ import asyncio
 import numpy as np
 import soxr
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import BargeIn, Error, PauseSpeaking, ResumeSpeaking, Say, StopAll
-from avagent.agent.worker import Worker
+from avagent.core.bus import Bus
+from avagent.core.events import (
+    BargeIn,
+    Error,
+    PauseSpeaking,
+    ResumeSpeaking,
+    Say,
+    SpeakingEnded,
+    SpeakingStarted,
+    Stop,
+)
+from avagent.core.text import split_sentences
+from avagent.core.worker import Worker
 from avagent.io.playback import Playback, Utterance
-from avagent.io.tts.base import Synthesizer, split_sentences
+from avagent.io.tts.base import Synthesizer
 
 
 class SpeechOut:
     """Speaks ``Say`` events through a synthesiser into a ``Playback``."""
 
     name = "speech_out"
+    consumes = (Say, BargeIn, Stop, PauseSpeaking, ResumeSpeaking)
+    produces = (SpeakingStarted, SpeakingEnded, Error)
 
     def __init__(self, bus: Bus, synthesizer: Synthesizer, playback: Playback) -> None:
         self._bus = bus
         self._synth = synthesizer
         self.playback = playback
-        self._inbox = bus.subscribe(
-            Say, BargeIn, StopAll, PauseSpeaking, ResumeSpeaking, name="speech_out.in"
-        )
+        self._inbox = bus.subscribe(Say, BargeIn, Stop, PauseSpeaking, ResumeSpeaking, name="speech_out.in")
         self._worker: Worker[Say] = Worker("speech_out.texts", self._speak, bus.activity)
         self._clear = asyncio.Event()
         self._clear.set()
         """Cleared while the user may be cutting in: nothing new is synthesised until it is known."""
+        bus.activity.hold_while(lambda: self.busy)
 
     @property
     def busy(self) -> bool:

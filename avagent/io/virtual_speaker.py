@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from avagent.agent.clock import MediaClock
+from avagent.core.clock import MediaClock
 from avagent.io.playback import Playback
 
 BlockSink = Callable[[np.ndarray], None]

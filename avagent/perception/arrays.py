@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from avagent.agent.errors import InputError
+from avagent.core.angles import wrap360
+from avagent.core.errors import InputError
+from avagent.io.wav import WavInfo
 
 SPEED_OF_SOUND = 343.0
 """Metres per second in air at about 20 degrees C."""
@@ -54,7 +56,7 @@ class MicArray:
 
     def mirror(self, azimuth_deg: float) -> float:
         """The direction a linear array cannot tell apart from ``azimuth_deg``."""
-        return (2.0 * self.axis_deg - azimuth_deg) % 360.0
+        return wrap360(2.0 * self.axis_deg - azimuth_deg)
 
 
 def _circle(count: int, radius: float, first_deg: float = 0.0) -> np.ndarray:
@@ -147,3 +149,12 @@ def _horizontal_rank(positions: np.ndarray) -> int:
     xy = positions[:, :2] - positions[:, :2].mean(axis=0)
     singular = np.linalg.svd(xy, compute_uv=False)
     return int(np.sum(singular > 1e-4))
+
+
+def check_channels(info: WavInfo, array: MicArray) -> None:
+    """A clear error when a recording has fewer channels than the array has microphones."""
+    if info.channels < array.mics:
+        raise InputError(
+            f"{info.path}: has {info.channels} channel(s) but the array {array.name!r} has "
+            f"{array.mics} microphones (channel i is microphone i)"
+        )

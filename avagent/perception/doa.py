@@ -7,7 +7,7 @@ It keeps its own short multichannel history (resampled to 16 kHz) and works only
 utterance's direction into the talker tracker. Silence costs nothing and never gives a direction.
 
 While someone speaks for long, an interim direction (``final`` false) is published every
-``interim_s`` so that a head can start turning before the sentence ends.
+``interim_ms`` so that a head can start turning before the sentence ends.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import soxr
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import Error, Event, SoundDirection, SpeechEnded, SpeechStarted
-from avagent.agent.messages import AudioFrame
+from avagent.core.angles import wrap360
+from avagent.core.bus import Bus
+from avagent.core.events import Error, Event, SoundDirection, SpeechEnded, SpeechStarted
+from avagent.core.messages import AudioFrame
 from avagent.perception.arrays import MicArray
 from avagent.perception.doa_tracker import DirectionTracker, TrackerSettings
 from avagent.perception.srp import Peak, SrpPhat, SrpSettings
@@ -30,18 +31,33 @@ from avagent.perception.srp import Peak, SrpPhat, SrpSettings
 
 @dataclass(frozen=True, slots=True)
 class DoaSettings:
-    srp: SrpSettings = field(default_factory=SrpSettings)
-    tracker: TrackerSettings = field(default_factory=TrackerSettings)
+    """Sound direction (``array.doa:`` in the config)."""
+
     min_confidence: float = 0.05
     """Utterances whose steered response peaks lower than this (diffuse sound) give no direction."""
-    min_speech_s: float = 0.15
-    """Speech shorter than this gives no direction: too few hops to trust."""
-    interim_s: float = 0.5
-    """Publish an interim direction every this many seconds of ongoing speech; 0 for none."""
-    history_s: float = 3.0
-    """Multichannel audio kept, so that a segment can be analysed from its true start."""
-    tail_s: float = 1.0
-    """Hops kept one by one (older ones are summed), so that a sum can be cut at the end of speech."""
+    interim_ms: float = 500.0
+    """Publish an interim direction every this many milliseconds of ongoing speech; 0 for none."""
+    low_hz: float = 300.0
+    high_hz: float = 4000.0
+    """The band analysed (see ``SrpSettings``)."""
+    gate_deg: float = 20.0
+    """Speech farther than this from every known talker's direction is a new talker."""
+
+    @property
+    def srp(self) -> SrpSettings:
+        return SrpSettings(low_hz=self.low_hz, high_hz=self.high_hz)
+
+    @property
+    def tracker(self) -> TrackerSettings:
+        return TrackerSettings(gate_deg=self.gate_deg)
+
+
+MIN_SPEECH_S = 0.15
+"""Speech shorter than this gives no direction: too few hops to trust."""
+HISTORY_S = 3.0
+"""Multichannel audio kept, so that a segment can be analysed from its true start."""
+TAIL_S = 1.0
+"""Hops kept one by one (older ones are summed), so that a sum can be cut at the end of speech."""
 
 
 class UtteranceSum:
@@ -93,6 +109,8 @@ class SoundDirectionStage:
     """Publishes ``SoundDirection`` for each speech segment (and interim ones while it lasts)."""
 
     name = "doa"
+    consumes = (AudioFrame, SpeechStarted, SpeechEnded)
+    produces = (SoundDirection, Error)
 
     def __init__(self, bus: Bus, array: MicArray, settings: DoaSettings | None = None) -> None:
         self.settings = s = settings or DoaSettings()
@@ -101,16 +119,16 @@ class SoundDirectionStage:
         self.tracker = DirectionTracker(s.tracker)
         self._bus = bus
         self._input = bus.subscribe(AudioFrame, SpeechStarted, SpeechEnded, name="doa.input", maxsize=256)
-        self._rate = s.srp.sample_rate
-        self._hop = s.srp.hop
-        self._frame = s.srp.frame
-        self._ring = np.zeros((max(int(s.history_s * self._rate), 4 * self._frame), array.mics), np.float32)
+        self._rate = self.srp.settings.sample_rate
+        self._hop = self.srp.settings.hop
+        self._frame = self.srp.settings.frame
+        self._ring = np.zeros((max(int(HISTORY_S * self._rate), 4 * self._frame), array.mics), np.float32)
         self._written = 0
         self._t0 = 0.0
         self._t_next: float | None = None
         self._in_rate: int | None = None
         self._resampler: soxr.ResampleStream | None = None
-        self._sum = UtteranceSum(self.srp.shape, s.tail_s)
+        self._sum = UtteranceSum(self.srp.shape, TAIL_S)
         self._next_hop: int | None = None
         """Index of the next hop to analyse while in speech; None between utterances."""
         self._speech_start = 0.0
@@ -228,7 +246,7 @@ class SoundDirectionStage:
         self._sum.reset()
         self._speech_start = start
         self._next_hop = self._hop_at(start)
-        interim = self.settings.interim_s
+        interim = self.settings.interim_ms / 1000.0
         self._next_interim = start + interim if interim > 0 else math.inf
 
     def _speech_ended(self, ended: SpeechEnded) -> list[Event]:
@@ -239,7 +257,7 @@ class SoundDirectionStage:
         self._next_hop = None
         self._next_interim = math.inf
         self._sum.reset()
-        if hops * self._hop / self._rate < self.settings.min_speech_s:
+        if hops * self._hop / self._rate < MIN_SPEECH_S:
             return []
         peak = self._steer(weighted, weights)
         if peak.power < self.settings.min_confidence:
@@ -258,9 +276,9 @@ class SoundDirectionStage:
         if latest < self._next_interim:
             return []
         while self._next_interim <= latest:
-            self._next_interim += self.settings.interim_s
+            self._next_interim += self.settings.interim_ms / 1000.0
         weighted, weights, hops = self._sum.total()
-        if hops * self._hop / self._rate < self.settings.min_speech_s:
+        if hops * self._hop / self._rate < MIN_SPEECH_S:
             return []
         peak = self._steer(weighted, weights)
         if peak.power < self.settings.min_confidence:
@@ -300,7 +318,7 @@ class SoundDirectionStage:
         return SoundDirection(
             t=t,
             t_capture=mono + (t - media),
-            azimuth_deg=round(azimuth % 360.0, 2),
+            azimuth_deg=round(wrap360(azimuth), 2),
             confidence=round(min(max(peak.power, 0.0), 1.0), 3),
             start=start,
             end=end,

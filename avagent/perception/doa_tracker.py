@@ -13,10 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-
-def wrap180(degrees: float) -> float:
-    """An angle difference folded into [-180, 180)."""
-    return (degrees + 180.0) % 360.0 - 180.0
+from avagent.core.angles import wrap180, wrap360
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +84,7 @@ class DirectionTracker:
         measured_var = self._measurement_variance(confidence)
         source = self.nearest(t, azimuth_deg, confidence)
         if source is None:
-            source = SourceTrack(self._next_id, azimuth_deg % 360.0, measured_var, t)
+            source = SourceTrack(self._next_id, wrap360(azimuth_deg), measured_var, t)
             self._next_id += 1
             self.sources.append(source)
             if len(self.sources) > self.settings.max_sources:
@@ -96,7 +93,7 @@ class DirectionTracker:
         prior = self._predicted_variance(source, t)
         gain = prior / (prior + measured_var)
         innovation = wrap180(azimuth_deg - source.azimuth_deg)
-        source.azimuth_deg = (source.azimuth_deg + gain * innovation) % 360.0
+        source.azimuth_deg = wrap360(source.azimuth_deg + gain * innovation)
         source.variance = (1.0 - gain) * prior
         source.last_t = t
         source.utterances += 1

@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 import soxr
 
-from avagent.agent.messages import to_int16
+from avagent.core.messages import SAMPLE_RATE, to_int16
 
-RATE = 16000
-FRAME = RATE // 100
+FRAME = SAMPLE_RATE // 100
 """AEC3 works on 10 ms frames."""
 
 
@@ -40,7 +39,9 @@ class EchoCanceller:
         self._apm: Any = rtc.AudioProcessingModule(echo_cancellation=True, high_pass_filter=True)
         self._delay_hint = delay_hint_ms
         self._resampler = (
-            soxr.ResampleStream(playback_rate, RATE, 1, dtype="float32") if playback_rate != RATE else None
+            soxr.ResampleStream(playback_rate, SAMPLE_RATE, 1, dtype="float32")
+            if playback_rate != SAMPLE_RATE
+            else None
         )
         self._played: deque[np.ndarray] = deque()
         self._lock = threading.Lock()
@@ -90,4 +91,4 @@ class EchoCanceller:
         self._far = far[whole:]
 
     def _frame(self, samples: np.ndarray) -> Any:
-        return self._rtc.AudioFrame(to_int16(samples).tobytes(), RATE, 1, FRAME)
+        return self._rtc.AudioFrame(to_int16(samples).tobytes(), SAMPLE_RATE, 1, FRAME)

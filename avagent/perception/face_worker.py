@@ -15,51 +15,32 @@ import dataclasses
 import json
 import math
 import sys
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from avagent.agent.child_process import ChildProcess, answer
-from avagent.agent.errors import InputError
+from avagent.core.child_process import ChildProcess, answer
+from avagent.core.errors import InputError
+from avagent.core.events import FaceRecord
+from avagent.perception.face_detection import FaceSettings, analyse_faces, build_detector
+from avagent.perception.face_tracks import FaceTracker
 
 
 class FaceWorkerError(RuntimeError):
     """The face worker process failed or is gone."""
 
 
-@dataclass(frozen=True, slots=True)
-class FaceSettings:
-    model: str | None = None
-    min_face_px: int = 40
-    detect_width: int = 640
-    score_threshold: float = 0.7
-    max_missed: int = 5
-    hfov_deg: float = 60.0
-    yaw_deg: float = 0.0
-    threads: int = 1
-
-
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
     import cv2
-
-    from avagent.perception.face_tracks import FaceTracker
-    from avagent.perception.faces import CameraGeometry, analyse_faces, build_detector
 
     try:
         settings = FaceSettings(**json.loads(stdin.readline() or b"{}"))
         cv2.setNumThreads(settings.threads)
-        detector = build_detector(
-            settings.model,
-            min_face_px=settings.min_face_px,
-            detect_width=settings.detect_width,
-            score_threshold=settings.score_threshold,
-        )
+        detector = build_detector(settings)
     except Exception as exc:
         answer(stdout, {"error": str(exc)})
         return 1
     tracker = FaceTracker(max_missed=settings.max_missed)
-    geometry = CameraGeometry(hfov_deg=settings.hfov_deg, yaw_deg=settings.yaw_deg)
     answer(stdout, {"ok": True})
     while True:
         header = stdin.readline()
@@ -72,31 +53,38 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
             return 0
         image = np.frombuffer(data, dtype=np.uint8).reshape(shape)
         try:
-            answer(stdout, analyse_faces(image, detector, tracker, geometry))
+            faces = analyse_faces(image, detector, tracker, settings.geometry)
+            answer(stdout, [dataclasses.asdict(face) for face in faces])
         except Exception as exc:
             answer(stdout, {"error": f"{type(exc).__name__}: {exc}"})
 
 
+def _record(data: dict[str, Any]) -> FaceRecord:
+    return FaceRecord(**{**data, "box": tuple(data["box"])})
+
+
 class FaceProcess:
-    """The parent's handle on a face worker process; ``process`` blocks (call it off the loop)."""
+    """The parent's handle on a face worker process. Its calls block: make them off the loop."""
 
     def __init__(self, settings: FaceSettings) -> None:
-        self._child = ChildProcess(
-            "avagent.perception.face_worker", dataclasses.asdict(settings), FaceWorkerError
-        )
+        self._child = ChildProcess(sys.modules[__name__], dataclasses.asdict(settings), FaceWorkerError)
+
+    def start(self) -> None:
+        """Start the process and wait until it is ready; ``InputError`` says why it cannot."""
+        self._child.start()
         try:
             self._child.ready()
         except FaceWorkerError as exc:
             raise InputError(f"face detection cannot start: {exc}") from None
 
-    def process(self, image: np.ndarray) -> list[dict[str, Any]]:
+    def process(self, image: np.ndarray) -> list[FaceRecord]:
         frame = np.ascontiguousarray(image, dtype=np.uint8)
         header = json.dumps({"shape": list(frame.shape)}).encode() + b"\n"
-        return list(self._child.request(header, frame.data))
+        return [_record(face) for face in self._child.request(header, frame.data)]
 
-    def close(self) -> None:
-        """Stop the worker; safe to call twice."""
-        self._child.close()
+    def stop(self) -> None:
+        """Stop the worker; safe to call twice, or before ``start``."""
+        self._child.stop()
 
 
 if __name__ == "__main__":

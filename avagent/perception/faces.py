@@ -1,217 +1,81 @@
-"""Faces: detection (OpenCV's Haar cascade, or YuNet with a model file), tracking, and the bearing
-of each face in the microphone array's frame; the stage that publishes ``Faces``.
+"""The face stage: detects and tracks the faces of the newest video frame and publishes ``Faces``.
 
-Detection takes tens of milliseconds a frame, so it never runs on the event loop: in an agent it
-runs in a process of its own (``face_worker``: the audio path does not notice it), or on the
-stage's worker thread with a detector object of the caller's. The stage reads the newest frame only
-(its stream keeps the latest), so a camera faster than detection costs nothing but skipped frames.
+Detection takes tens of milliseconds a frame, so it never runs on the event loop: as an agent runs
+it, detection and tracking run in a process of their own (``face_worker``: the audio path does not
+notice them); given a detector object, on the stage's worker thread instead. The stage reads the
+newest frame only (its stream keeps the latest), so a camera faster than detection costs nothing
+but skipped frames.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
-from avagent.agent.bus import Bus
-from avagent.agent.errors import InputError
-from avagent.agent.events import Faces
-from avagent.agent.messages import VideoFrame
-from avagent.agent.streams import OverflowPolicy
-from avagent.perception.face_tracks import Detection, FaceTrack, FaceTracker
+from avagent.core.bus import Bus
+from avagent.core.events import Error, FaceRecord, Faces
+from avagent.core.messages import VideoFrame
+from avagent.core.streams import OverflowPolicy
+from avagent.perception.face_detection import FaceDetector, FaceSettings, analyse_faces, build_detector
+from avagent.perception.face_tracks import FaceTracker
 from avagent.perception.face_worker import FaceProcess
 
 
-class FaceDetector(Protocol):
-    def detect(self, image: np.ndarray, gray: np.ndarray) -> list[Detection]:
-        """The faces in a BGR image (and its grey version), boxes in the image's pixels."""
-        ...
-
-
-def _scale_for(width: int, detect_width: int) -> float:
-    return min(1.0, detect_width / max(width, 1))
-
-
-class HaarFaceDetector:
-    """OpenCV's frontal-face Haar cascade (shipped in opencv-python < 5)."""
-
-    def __init__(self, *, min_face_px: int = 40, detect_width: int = 640, min_neighbors: int = 4) -> None:
-        data = getattr(cv2, "data", None)
-        if data is None or not hasattr(cv2, "CascadeClassifier"):
-            raise InputError(
-                "this OpenCV has no Haar cascades (they were dropped in OpenCV 5): use opencv < 5"
-            )
-        path = Path(data.haarcascades) / "haarcascade_frontalface_default.xml"
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
-            raise InputError(f"cannot load the face cascade {path}")
-        self.min_face_px = min_face_px
-        self.detect_width = detect_width
-        self.min_neighbors = min_neighbors
-
-    def detect(self, image: np.ndarray, gray: np.ndarray) -> list[Detection]:
-        scale = _scale_for(gray.shape[1], self.detect_width)
-        small = (
-            gray if scale >= 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        )
-        small = cv2.equalizeHist(small)
-        side = max(8, round(self.min_face_px * scale))
-        boxes, neighbours = self._cascade.detectMultiScale2(
-            small, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(side, side)
-        )
-        found = []
-        for box, count in zip(boxes, neighbours, strict=True):
-            x, y, w, h = (round(float(v) / scale) for v in box)
-            found.append(Detection((x, y, w, h), min(1.0, float(count) / 20.0)))
-        return found
-
-
-class YuNetFaceDetector:
-    """OpenCV's YuNet face detector (``cv2.FaceDetectorYN``) from an ONNX model file."""
-
-    def __init__(self, model: str | Path, *, score_threshold: float = 0.7, detect_width: int = 640) -> None:
-        path = Path(model)
-        if not path.is_file():
-            raise InputError(f"{path}: no such YuNet model file")
-        try:
-            self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, 0.3, 50)
-        except cv2.error as exc:
-            raise InputError(
-                f"{path}: cannot load as a YuNet model: {str(exc).strip().splitlines()[-1]}"
-            ) from None
-        self.detect_width = detect_width
-        self._size: tuple[int, int] | None = None
-
-    def detect(self, image: np.ndarray, gray: np.ndarray) -> list[Detection]:
-        scale = _scale_for(image.shape[1], self.detect_width)
-        small = (
-            image
-            if scale >= 1.0
-            else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        )
-        size = (int(small.shape[1]), int(small.shape[0]))
-        if size != self._size:
-            self._net.setInputSize(size)
-            self._size = size
-        _ok, faces = self._net.detect(small)
-        found = []
-        for row in faces if faces is not None else []:
-            x, y, w, h = (round(float(v) / scale) for v in row[:4])
-            found.append(Detection((x, y, w, h), float(row[-1])))
-        return found
-
-
-@dataclass(frozen=True, slots=True)
-class CameraGeometry:
-    """How a camera sits relative to the microphone array."""
-
-    hfov_deg: float = 60.0
-    yaw_deg: float = 0.0
-    """Azimuth of the camera's axis in the array's frame."""
-
-    def camera_angle(self, x_px: float, width_px: int) -> float:
-        """Signed angle of image column ``x_px`` from the camera's axis (positive to the left)."""
-        focal = (width_px / 2.0) / math.tan(math.radians(self.hfov_deg) / 2.0)
-        return -math.degrees(math.atan((x_px - width_px / 2.0) / focal))
-
-    def bearing(self, x_px: float, width_px: int) -> float:
-        """Azimuth of image column ``x_px`` in the array's frame, in [0, 360)."""
-        return (self.yaw_deg + self.camera_angle(x_px, width_px)) % 360.0
-
-
-def face_record(track: FaceTrack, width_px: int, geometry: CameraGeometry) -> dict[str, Any]:
-    """A face as the ``faces`` event has it."""
-    x, y, w, h = track.box
-    centre = x + w / 2.0
-    return {
-        "id": track.id,
-        "box": [int(x), int(y), int(w), int(h)],
-        "bearing_deg": round(geometry.bearing(centre, width_px), 2),
-        "camera_deg": round(geometry.camera_angle(centre, width_px), 2),
-        "score": round(track.score, 3),
-        "mouth_motion": round(track.mouth_motion, 5),
-        "visible": track.missed == 0,
-    }
-
-
-def analyse_faces(
-    image: np.ndarray, detector: FaceDetector, tracker: FaceTracker, geometry: CameraGeometry
-) -> list[dict[str, Any]]:
-    """Detect, track and describe the faces of one BGR image."""
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    tracks = tracker.update(detector.detect(image, gray), gray)
-    return [face_record(t, int(image.shape[1]), geometry) for t in tracks]
-
-
 class FaceStage:
-    """Detects and tracks faces in the newest video frame; publishes ``Faces`` for each frame seen."""
+    """Publishes ``Faces`` for each video frame it gets to see."""
 
     name = "faces"
+    consumes = (VideoFrame,)
+    produces = (Faces, Error)
 
     def __init__(
-        self,
-        bus: Bus,
-        detector: FaceDetector,
-        geometry: CameraGeometry | None = None,
-        *,
-        max_missed: int = 5,
-        threads: int = 1,
-        worker: FaceProcess | None = None,
+        self, bus: Bus, settings: FaceSettings | None = None, *, detector: FaceDetector | None = None
     ) -> None:
-        """``worker``: detection and tracking in that process instead (``detector`` unused)."""
+        """``detector``: detect with it on the stage's thread; without one, the configured detector
+        runs in a worker process (checked here, so a bad model file fails now, in one line)."""
+        self.settings = s = settings or FaceSettings()
         self._bus = bus
-        self.worker = worker
         self.detector = detector
-        self.geometry = geometry or CameraGeometry()
-        self.tracker = FaceTracker(max_missed=max_missed)
+        self.worker: FaceProcess | None = None
+        if detector is None:
+            build_detector(s)
+            self.worker = FaceProcess(s)
+        self.geometry = s.geometry
+        self.tracker = FaceTracker(max_missed=s.max_missed)
         # Newest frame only: a stale image is worth nothing, and detection must never queue up.
         self._frames = bus.subscribe(
             VideoFrame, name="faces.video", maxsize=1, policy=OverflowPolicy.KEEP_LATEST
         )
-        self._threads = threads
-        self._pool: ThreadPoolExecutor | None = None
         self.frames_seen = 0
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces")
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces")
         try:
-            await loop.run_in_executor(self._pool, cv2.setNumThreads, self._threads)
-            async for frame in self._frames:
-                faces = await loop.run_in_executor(self._pool, self.process, frame.image)
-                self.frames_seen += 1
-                await self._bus.publish(Faces(t=frame.t, t_capture=frame.t_capture, faces=faces))
-        finally:
-            pool, self._pool = self._pool, None
-            if pool is not None:
-                # Wait (off the loop) for a detection in progress, so the thread is gone on return.
-                await asyncio.shield(asyncio.to_thread(pool.shutdown, True, cancel_futures=True))
             if self.worker is not None:
-                await asyncio.shield(asyncio.to_thread(self.worker.close))
+                await loop.run_in_executor(pool, self.worker.start)
+            else:
+                await loop.run_in_executor(pool, cv2.setNumThreads, self.settings.threads)
+            async for frame in self._frames:
+                faces = await loop.run_in_executor(pool, self.process, frame.image)
+                self.frames_seen += 1
+                await self._bus.publish(Faces(t=frame.t, t_capture=frame.t_capture, faces=tuple(faces)))
+        finally:
+            # Off the loop, and whatever cancels us: a detection in progress finishes, the worker
+            # process ends, and the thread is gone on return.
+            await asyncio.shield(asyncio.to_thread(self._shut_down, pool))
 
-    def process(self, image: np.ndarray) -> list[dict[str, Any]]:
-        """Detect, track and describe the faces of one BGR image (runs on the worker thread)."""
+    def _shut_down(self, pool: ThreadPoolExecutor) -> None:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if self.worker is not None:
+            self.worker.stop()
+
+    def process(self, image: np.ndarray) -> list[FaceRecord]:
+        """Detect, track and describe the faces of one BGR image (blocking: off the loop)."""
         if self.worker is not None:
             return self.worker.process(image)
+        assert self.detector is not None
         return analyse_faces(image, self.detector, self.tracker, self.geometry)
-
-    def close(self) -> None:
-        """Let the worker thread go once it has finished its frame; safe to call twice."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-
-def build_detector(
-    model: str | None, *, min_face_px: int = 40, detect_width: int = 640, score_threshold: float = 0.7
-) -> FaceDetector:
-    """YuNet when a model file is given, else the Haar cascade."""
-    if model:
-        return YuNetFaceDetector(model, score_threshold=score_threshold, detect_width=detect_width)
-    return HaarFaceDetector(min_face_px=min_face_px, detect_width=detect_width)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import soxr
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import (
+from avagent.core.bus import Bus
+from avagent.core.events import (
     BargeIn,
     Error,
     Event,
@@ -24,25 +24,18 @@ from avagent.agent.events import (
     ResumeSpeaking,
     SpeechEnded,
     SpeechStarted,
-    UserTurn,
+    TurnEnded,
 )
-from avagent.agent.messages import AudioFrame
+from avagent.core.messages import SAMPLE_RATE, AudioFrame
 from avagent.perception.echo import EchoCanceller
 from avagent.perception.turns import Interruption, TurnDetector, TurnEnd, TurnSettings
-from avagent.perception.vad import (
-    CHUNK,
-    SAMPLE_RATE,
-    SegmenterSettings,
-    SegmentStart,
-    SileroVad,
-    SpeechSegmenter,
-)
+from avagent.perception.vad import CHUNK, SegmentStart, SileroVad, SpeechSegmenter, VadSettings
 
 
 @dataclass(frozen=True, slots=True)
 class SpeechSoFar:
     """The audio of the turn in progress up to a pause in the speech: if the turn ends there, the
-    ``UserTurn`` will have the same ``start``, ``end`` and audio."""
+    ``TurnEnded`` will have the same ``start``, ``end`` and audio."""
 
     start: float
     end: float
@@ -92,41 +85,53 @@ class AudioHistory:
         return self._ring[idx]
 
 
-@dataclass
-class ListenerSettings:
-    segmenter: SegmenterSettings = field(default_factory=SegmenterSettings)
-    turns: TurnSettings = field(default_factory=TurnSettings)
-    preroll_s: float = 0.25
-    postroll_s: float = 0.2
+PREROLL_S = 0.25
+"""A turn's audio starts this much before its speech (recognisers want a little lead-in)..."""
+POSTROLL_S = 0.2
+"""...and ends this much after it."""
 
 
 class Listener:
     """Voice activity, endpointing and barge-in for one audio input."""
 
     name = "listener"
+    consumes = (AudioFrame,)
+    produces = (
+        SpeechStarted,
+        SpeechEnded,
+        SpeechSoFar,
+        TurnEnded,
+        PauseSpeaking,
+        ResumeSpeaking,
+        BargeIn,
+        Error,
+    )
 
     def __init__(
         self,
         bus: Bus,
-        settings: ListenerSettings | None = None,
+        vad: VadSettings | None = None,
+        turns: TurnSettings | None = None,
         *,
         agent_speaking: Callable[[], bool] = lambda: False,
-        vad: Callable[[np.ndarray], float] | None = None,
+        model: Callable[[np.ndarray], float] | None = None,
         on_probability: Callable[[float, float], None] | None = None,
         echo: EchoCanceller | None = None,
     ) -> None:
-        """``echo``: take what the agent's speaker played out of the microphone first (a device
-        microphone hearing the device speaker)."""
-        self.settings = settings or ListenerSettings()
+        """``agent_speaking`` says whether speech that starts now is the user cutting in; ``model``
+        gives each 32 ms chunk's speech probability (Silero on onnxruntime by default); ``echo``
+        takes what the agent's speaker played out of the microphone first (a device microphone
+        hearing the device speaker)."""
         self._bus = bus
         self._agent_speaking = agent_speaking
         self.echo = echo
-        self._vad = vad if vad is not None else SileroVad()
+        self._model = model if model is not None else SileroVad()
         self.on_probability = on_probability
-        self.segmenter = SpeechSegmenter(self.settings.segmenter)
-        self.turns = TurnDetector(self.settings.turns)
-        self._history = AudioHistory(self.settings.turns.max_utterance_s + 3.0)
+        self.segmenter = SpeechSegmenter(vad)
+        self.turns = TurnDetector(turns)
+        self._history = AudioHistory(self.turns.settings.max_utterance_s + 3.0)
         self._frames = bus.subscribe(AudioFrame, name="listener.audio", maxsize=256)
+        bus.activity.hold_while(lambda: self.busy)
         self._chunk = np.zeros(CHUNK, dtype=np.float32)
         self._fill = 0
         self._t_next: float | None = None
@@ -208,7 +213,7 @@ class Listener:
         t1 = t0 + CHUNK / SAMPLE_RATE
         self._t_next = t1
         self.chunks += 1
-        probability = self._vad(chunk)
+        probability = self._model(chunk)
         if self.on_probability is not None:
             self.on_probability(t0, probability)
         boundary = self.segmenter.push(probability, t0, t1)
@@ -254,8 +259,7 @@ class Listener:
         await self._publish(event)
 
     def _turn_audio(self, start: float, end: float, t: float) -> np.ndarray:
-        s = self.settings
-        return self._history.slice(start - s.preroll_s, min(end + s.postroll_s, t))
+        return self._history.slice(start - PREROLL_S, min(end + POSTROLL_S, t))
 
     async def _offer_early(self, t: float) -> None:
         """The user has paused long enough for the turn's audio to be complete if it ends here: a
@@ -264,7 +268,7 @@ class Listener:
         end = self.turns.last_speech_end
         if start is None or self.segmenter.in_speech or self._offered == (start, end):
             return
-        if t >= end + self.settings.postroll_s:
+        if t >= end + POSTROLL_S:
             self._offered = (start, end)
             await self._bus.publish(
                 SpeechSoFar(start=start, end=end, t=t, audio=self._turn_audio(start, end, t))
@@ -273,7 +277,7 @@ class Listener:
     async def _end_turn(self, turn: TurnEnd) -> None:
         audio = self._turn_audio(turn.start, turn.end, turn.t)
         await self._publish(
-            UserTurn(
+            TurnEnded(
                 t=turn.t,
                 t_capture=self._capture_time(turn.t),
                 turn=turn.turn,
@@ -283,21 +287,6 @@ class Listener:
                 end_capture=self._capture_time(turn.end),
             )
         )
-
-    async def finish(self) -> None:
-        """The input has ended: close an open speech segment."""
-        if self._t_next is None:
-            return
-        boundary = self.segmenter.flush(self._t_next)
-        if boundary is not None:
-            await self._publish(
-                SpeechEnded(
-                    t=boundary.t,
-                    t_capture=self._capture_time(boundary.end),
-                    start=boundary.start,
-                    end=boundary.end,
-                )
-            )
 
     async def _publish(self, event: Event) -> None:
         await self._bus.publish(event)

@@ -12,14 +12,22 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import ActiveSpeaker, Event, Faces, SoundDirection, SpeechEnded, SpeechStarted
-from avagent.perception.doa_tracker import wrap180
+from avagent.core.angles import wrap180
+from avagent.core.bus import Bus
+from avagent.core.events import (
+    ActiveSpeaker,
+    Event,
+    FaceRecord,
+    Faces,
+    SoundDirection,
+    SpeechEnded,
+    SpeechStarted,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +44,7 @@ class SpeakerSettings:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    face: dict[str, Any] | None
+    face: FaceRecord | None
     method: str
 
 
@@ -49,10 +57,10 @@ class MouthHistory:
         self.speech: deque[tuple[float, float]] = deque(maxlen=64)
         self.open_since: float | None = None
 
-    def add_faces(self, t: float, faces: list[dict[str, Any]]) -> None:
+    def add_faces(self, t: float, faces: Sequence[FaceRecord]) -> None:
         for face in faces:
-            series = self.motion.setdefault(int(face["id"]), deque())
-            series.append((t, float(face.get("mouth_motion", 0.0))))
+            series = self.motion.setdefault(face.id, deque())
+            series.append((t, face.mouth_motion))
             while series and series[0][0] < t - self.history_s:
                 series.popleft()
         for face_id in [k for k, v in self.motion.items() if not v or v[-1][0] < t - self.history_s]:
@@ -81,7 +89,7 @@ class MouthHistory:
 
 
 def choose_speaker(
-    faces: list[dict[str, Any]],
+    faces: Sequence[FaceRecord],
     azimuth_deg: float | None,
     settings: SpeakerSettings,
     mouths: MouthHistory,
@@ -91,14 +99,12 @@ def choose_speaker(
     if azimuth_deg is None:
         candidates = faces
     else:
-        candidates = [
-            f for f in faces if abs(wrap180(float(f["bearing_deg"]) - azimuth_deg)) <= settings.tolerance_deg
-        ]
+        candidates = [f for f in faces if abs(wrap180(f.bearing_deg - azimuth_deg)) <= settings.tolerance_deg]
     if azimuth_deg is not None and len(candidates) == 1:
         return Choice(candidates[0], "direction")
     if candidates:
         scored = sorted(
-            ((mouths.correlation(int(f["id"]), *window), f) for f in candidates),
+            ((mouths.correlation(f.id, *window), f) for f in candidates),
             key=lambda pair: pair[0],
             reverse=True,
         )
@@ -106,7 +112,7 @@ def choose_speaker(
         if best_score >= settings.min_correlation:
             return Choice(best, "mouth")
         if azimuth_deg is not None:
-            nearest = min(candidates, key=lambda f: abs(wrap180(float(f["bearing_deg"]) - azimuth_deg)))
+            nearest = min(candidates, key=lambda f: abs(wrap180(f.bearing_deg - azimuth_deg)))
             return Choice(nearest, "direction")
     return Choice(None, "sound")
 
@@ -115,6 +121,8 @@ class ActiveSpeakerStage:
     """Publishes ``ActiveSpeaker`` for each sound direction (or, without an array, each segment)."""
 
     name = "active_speaker"
+    consumes = (Faces, SoundDirection, SpeechStarted, SpeechEnded)
+    produces = (ActiveSpeaker,)
 
     def __init__(self, bus: Bus, settings: SpeakerSettings | None = None, *, has_array: bool = True) -> None:
         self.settings = settings or SpeakerSettings()
@@ -181,8 +189,8 @@ class ActiveSpeakerStage:
         return ActiveSpeaker(
             t=cause.t,
             t_capture=cause.t_capture,
-            face_id=int(choice.face["id"]),
-            azimuth_deg=float(choice.face["bearing_deg"]),
+            face_id=choice.face.id,
+            azimuth_deg=choice.face.bearing_deg,
             method=choice.method,
             source_id=source_id,
             final=final,

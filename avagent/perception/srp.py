@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avagent.core.angles import wrap360
+from avagent.core.messages import SAMPLE_RATE
 from avagent.perception.arrays import SPEED_OF_SOUND, MicArray
 
 _EPS = 1e-12
@@ -31,7 +33,7 @@ _EPS = 1e-12
 
 @dataclass(frozen=True, slots=True)
 class SrpSettings:
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     frame: int = 512
     """Samples per analysis frame (32 ms at 16 kHz)."""
     hop: int = 256
@@ -144,4 +146,4 @@ class SrpPhat:
             if curve < 0:
                 offset = 0.5 * (left - right) / curve
                 azimuth += float(np.clip(offset, -0.5, 0.5)) * step
-        return Peak(azimuth % 360.0, float(power[k]))
+        return Peak(wrap360(azimuth), float(power[k]))

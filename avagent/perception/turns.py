@@ -1,11 +1,11 @@
 """Turn-taking: when the user has finished speaking, and when they cut in on the agent.
 
 ``TurnDetector`` is a pure state machine fed with speech segment boundaries and the passing of
-media time. A turn ends when no speech has been heard for ``hangover_s`` after the last speech,
+media time. A turn ends when no speech has been heard for ``hangover_ms`` after the last speech,
 or when it reaches ``max_utterance_s``.
 
 Speech that starts while the agent is talking first *pauses* the agent (at once, at the onset);
-once the model has heard ``min_barge_in_s`` of it it is a barge-in and the agent's answer is cut. Speech that
+once the model has heard ``min_barge_in_ms`` of it it is a barge-in and the agent's answer is cut. Speech that
 stops before that (a cough, an "mm-hm") resumes the agent and is not taken as a turn, so the agent
 never abandons an answer for a backchannel.
 """
@@ -17,14 +17,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class TurnSettings:
-    hangover_s: float = 0.3
+    """When the user's turn ends and when they cut in (``turns:`` in the config)."""
+
+    hangover_ms: float = 300.0
+    """Silence after speech that ends the user's turn."""
     max_utterance_s: float = 15.0
     barge_in: bool = True
-    min_barge_in_s: float = 0.3
+    min_barge_in_ms: float = 300.0
+    """Speech over the agent shorter than this (a backchannel, a cough) does not interrupt it."""
     pause_on_onset: bool = True
-    step_s: float = 0.032
-    """How often the detector is asked (one VAD chunk): the hangover ends at the nearest step, so
-    that on average the silence waited is ``hangover_s``, not half a step more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +50,12 @@ class Interruption:
 class TurnDetector:
     """Endpointing and barge-in decisions from speech segments and the agent's state."""
 
-    def __init__(self, settings: TurnSettings | None = None) -> None:
-        self.settings = settings or TurnSettings()
+    def __init__(self, settings: TurnSettings | None = None, *, step_s: float = 0.032) -> None:
+        """``step_s``: how often the detector is asked (one VAD chunk). The hangover ends at the
+        nearest step, so that on average the silence waited is ``hangover_ms``, not half a step more."""
+        self.settings = s = settings or TurnSettings()
+        self._hangover_s = s.hangover_ms / 1000.0 - step_s / 2
+        self._min_barge_in_s = s.min_barge_in_ms / 1000.0 - 1e-9
         self._turns = 0
         self._turn_start: float | None = None
         self._speech_start = 0.0
@@ -113,13 +118,13 @@ class TurnDetector:
         s = self.settings
         interruption = None
         voiced = last_voiced - self._speech_onset
-        if self._over_agent and self._in_speech and voiced >= s.min_barge_in_s - 1e-9:
+        if self._over_agent and self._in_speech and voiced >= self._min_barge_in_s:
             self._over_agent = False
             self._paused = False
             interruption = Interruption("barge_in", t)
         if self._turn_start is None or self._over_agent:
             return None, interruption
-        if not self._in_speech and t - last_voiced >= s.hangover_s - s.step_s / 2:
+        if not self._in_speech and t - last_voiced >= self._hangover_s:
             return self._end_turn(self._turn_start, self._last_end, t, forced=False), interruption
         if t - self._turn_start >= s.max_utterance_s:
             end = self._end_turn(self._turn_start, t, t, forced=True)

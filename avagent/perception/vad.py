@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from avagent.core.messages import SAMPLE_RATE
+
 CHUNK = 512
 """Samples per model step at 16 kHz: 32 ms."""
 CONTEXT = 64
@@ -107,15 +108,16 @@ class SileroJitVad:
 
 
 @dataclass(frozen=True, slots=True)
-class SegmenterSettings:
-    """Hysteresis of the speech segmenter (seconds and probabilities)."""
+class VadSettings:
+    """Hysteresis of the speech segmenter (``vad:`` in the config): probabilities and milliseconds."""
 
     threshold: float = 0.5
     neg_threshold: float = 0.35
-    min_speech_s: float = 0.064
-    min_silence_s: float = 0.1
-    start_pad_s: float = 0.05
-    end_pad_s: float = -0.03
+    min_speech_ms: float = 64.0
+    min_silence_ms: float = 100.0
+    start_pad_ms: float = 50.0
+    """Put the start of speech this much earlier than the model first heard it."""
+    end_pad_ms: float = -30.0
     """Negative: the model's probability trails the voice by about one chunk."""
 
 
@@ -138,16 +140,20 @@ class SegmentEnd:
 class SpeechSegmenter:
     """Turns per-chunk speech probabilities into speech segments.
 
-    Speech starts when the probability has stayed at or above ``threshold`` for ``min_speech_s``
-    (the segment's start is put back to where that run began, less ``start_pad_s``); it ends once
-    the probability has stayed below ``neg_threshold`` for ``min_silence_s``. Between the two
+    Speech starts when the probability has stayed at or above ``threshold`` for ``min_speech_ms``
+    (the segment's start is put back to where that run began, less ``start_pad_ms``); it ends once
+    the probability has stayed below ``neg_threshold`` for ``min_silence_ms``. Between the two
     thresholds the current state holds. The end is placed after the last chunk at or above
-    ``threshold`` (plus ``end_pad_s``): on synthesised scenes in noise at 10 dB SNR this puts both
+    ``threshold`` (plus ``end_pad_ms``): on synthesised scenes in noise at 10 dB SNR this puts both
     boundaries within 100 ms of the truth.
     """
 
-    def __init__(self, settings: SegmenterSettings | None = None) -> None:
-        self.settings = settings or SegmenterSettings()
+    def __init__(self, settings: VadSettings | None = None) -> None:
+        self.settings = s = settings or VadSettings()
+        self._min_speech_s = s.min_speech_ms / 1000.0 - 1e-9
+        self._min_silence_s = s.min_silence_ms / 1000.0 - 1e-9
+        self._start_pad_s = s.start_pad_ms / 1000.0
+        self._end_pad_s = s.end_pad_ms / 1000.0
         self.in_speech = False
         self.last_voiced = 0.0
         """Media time of the end of the last chunk confidently heard as speech."""
@@ -174,10 +180,10 @@ class SpeechSegmenter:
                 if self._candidate_start is None:
                     self._candidate_start = t0
                 self._candidate_voiced += t1 - t0
-                if self._candidate_voiced >= s.min_speech_s - 1e-9:
+                if self._candidate_voiced >= self._min_speech_s:
                     self.in_speech = True
                     onset = self._candidate_start
-                    self._start = max(0.0, onset - s.start_pad_s)
+                    self._start = max(0.0, onset - self._start_pad_s)
                     self.last_voiced = t1
                     self._last_above_neg = t1
                     self._candidate_start = None
@@ -192,7 +198,7 @@ class SpeechSegmenter:
         if probability >= s.neg_threshold:
             self._last_above_neg = t1
             return None
-        if t1 - self._last_above_neg >= s.min_silence_s - 1e-9:
+        if t1 - self._last_above_neg >= self._min_silence_s:
             self.in_speech = False
             return SegmentEnd(start=self._start, end=self._end(t1), t=t1)
         return None
@@ -200,10 +206,10 @@ class SpeechSegmenter:
     @property
     def speech_end(self) -> float:
         """Best estimate of where the last speech heard ended."""
-        return max(self._start, self.last_voiced + self.settings.end_pad_s)
+        return max(self._start, self.last_voiced + self._end_pad_s)
 
     def _end(self, t: float) -> float:
-        return max(self._start, min(self.last_voiced + self.settings.end_pad_s, t))
+        return max(self._start, min(self.last_voiced + self._end_pad_s, t))
 
     def flush(self, t: float) -> SegmentEnd | None:
         """End an open segment at the end of the input."""
@@ -214,7 +220,7 @@ class SpeechSegmenter:
 
 
 def detect_speech(
-    samples: np.ndarray, sample_rate: int, settings: SegmenterSettings | None = None
+    samples: np.ndarray, sample_rate: int, settings: VadSettings | None = None
 ) -> list[tuple[float, float]]:
     """Speech segments ``(start, end)`` in seconds of a whole recording (channel 0 if several)."""
     import soxr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from avagent.agent.events import Event, Transcript
+from avagent.core.events import Event, Transcript
 from avagent.tools.executor import ToolOutcome
 
 

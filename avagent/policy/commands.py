@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from avagent.agent.events import Transcript
+from avagent.core.events import Transcript
 from avagent.policy.base import Actions
 from avagent.tools.phrases import CommandPhrases
 

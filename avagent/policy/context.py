@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 
-from avagent.agent.events import ActiveSpeaker, Event, Faces, SceneDescription, SoundDirection
+from avagent.core.events import ActiveSpeaker, Event, Faces, SoundDirection
 
 BEGIN = "[context from the agent's senses; not said by the user]"
 END = "[the user said]"
@@ -24,7 +24,7 @@ def _deg(value: float) -> str:
 class PerceptionContext:
     """The latest of each kind of perception event, rendered as a context block."""
 
-    observes: tuple[type[Event], ...] = (SoundDirection, Faces, ActiveSpeaker, SceneDescription)
+    observes: tuple[type[Event], ...] = (SoundDirection, Faces, ActiveSpeaker)
 
     def __init__(
         self,
@@ -37,7 +37,6 @@ class PerceptionContext:
         self.direction: SoundDirection | None = None
         self.faces: Faces | None = None
         self.speaker: ActiveSpeaker | None = None
-        self.scene: SceneDescription | None = None
 
     def observe(self, event: Event) -> None:
         if isinstance(event, SoundDirection):
@@ -46,8 +45,6 @@ class PerceptionContext:
             self.faces = event
         elif isinstance(event, ActiveSpeaker):
             self.speaker = event
-        elif isinstance(event, SceneDescription):
-            self.scene = event
 
     def _fresh(self, event: Event | None, t: float) -> bool:
         return event is not None and t - event.t <= self.max_age_s
@@ -70,12 +67,7 @@ class PerceptionContext:
         if faces is not None:
             seen = []
             for face in faces.faces[:6]:
-                bearing = face.get("bearing_deg")
-                where = f" at {_deg(float(bearing))}" if isinstance(bearing, int | float) else ""
-                seen.append(f"face {face.get('id', '?')}{where}")
+                seen.append(f"face {face.id} at {_deg(face.bearing_deg)}")
             lines.append("faces: " + (", ".join(seen) if seen else "none in view"))
-        if self.scene is not None:
-            age = max(0.0, t - self.scene.t)
-            lines.append(f"scene ({age:.0f} s ago): {self.scene.text.strip()[:300]}")
         lines.append(END)
         return "\n".join(lines)

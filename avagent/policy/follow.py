@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import ActiveSpeaker, Event, SoundDirection, StopAll
-from avagent.io.head import PanTiltHead, wrap180
+from avagent.core.angles import wrap180
+from avagent.core.bus import Bus
+from avagent.core.events import ActiveSpeaker, Event, SoundDirection, Stop
+from avagent.io.head import PanTiltHead
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +30,14 @@ class FollowSpeaker:
     """Points a ``PanTiltHead`` at the talker, with hysteresis."""
 
     name = "follow_speaker"
+    produces: tuple[type, ...] = ()
 
     def __init__(self, bus: Bus, head: PanTiltHead, settings: FollowSettings | None = None) -> None:
         self.settings = s = settings or FollowSettings()
         self.head = head
         wanted: type[Event] = ActiveSpeaker if s.follow == "active_speaker" else SoundDirection
-        self._events = bus.subscribe(wanted, StopAll, name="follow_speaker.events", maxsize=64)
+        self.consumes: tuple[type, ...] = (wanted, Stop)
+        self._events = bus.subscribe(wanted, Stop, name="follow_speaker.events", maxsize=64)
         self.ignored = 0
         """Directions that did not move the head (within the hysteresis, or unsure)."""
 
@@ -43,7 +46,7 @@ class FollowSpeaker:
             await self.handle(event)
 
     async def handle(self, event: Event) -> None:
-        if isinstance(event, StopAll):
+        if isinstance(event, Stop):
             await self.head.stop()
             return
         if isinstance(event, SoundDirection):

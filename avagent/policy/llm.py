@@ -24,11 +24,11 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage, SystemMessage
 
-from avagent.agent.events import Event, SpeakingEnded, ToolResult, Transcript
+from avagent.core.events import Event, SpeakingEnded, ToolResult, Transcript
+from avagent.core.text import SentenceSplitter
 from avagent.policy.base import Actions
 from avagent.policy.context import PerceptionContext
 from avagent.policy.memory import CallRecord, ConversationMemory, StepRecord, TurnRecord
-from avagent.policy.sentences import SentenceSplitter
 from avagent.tools.executor import ToolExecutor
 from avagent.tools.langchain_tools import openai_tool_specs
 

@@ -21,8 +21,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
-from avagent.agent.events import SpeakingEnded
-from avagent.io.tts.base import split_sentences
+from avagent.core.events import SpeakingEnded
+from avagent.core.text import split_sentences
 
 INTERRUPTION_NOTE = "[the user interrupted here; the rest was not heard]"
 NOT_RUN = "not run: the user interrupted before it started"

@@ -1,21 +1,22 @@
-"""The policy's chat model: built from the config, and checked once at start.
+"""The policy's chat model: built from its settings, and checked once at start.
 
-``policy.model`` is any ``init_chat_model`` string (``openai:gpt-4o-mini``,
-``anthropic:claude-...``, ``ollama:llama3.1``), or a plain model name served by an
-OpenAI-compatible server at ``policy.base_url`` (or the top-level ``base_url``): vLLM, llama.cpp's
-server, LM Studio, Ollama's ``/v1``. Anything that keeps the model from being used comes back as a
-``ModelUnavailable`` with a message fit for the user.
+``model`` is any ``init_chat_model`` string (``openai:gpt-4o-mini``, ``anthropic:claude-...``,
+``ollama:llama3.1``), or a plain model name served by an OpenAI-compatible server at ``base_url``
+(the policy's own, or the agent's shared one): vLLM, llama.cpp's server, LM Studio, Ollama's
+``/v1``. Anything that keeps the model from being used comes back as a ``ModelUnavailable`` with a
+message fit for the user.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from avagent.agent.config import AgentConfig
+from avagent.core.text import one_line
 
 _OPENAI_COMPATIBLE = (None, "openai")
 _TAKES_MAX_RETRIES = ("openai", "anthropic", "azure_openai", "groq", "mistralai", "deepseek", "xai")
@@ -33,26 +34,42 @@ def split_model(spec: str) -> tuple[str | None, str]:
     return None, spec
 
 
-def describe_model(config: AgentConfig) -> str:
-    policy = config.policy
-    url = model_base_url(config)
-    return f"{policy.model} at {url}" if url else str(policy.model)
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """Which chat model, where, and how (``policy:`` in the config, with the top-level
+    ``base_url`` and ``api_key_env`` shared by every backend that speaks the OpenAI protocol)."""
+
+    model: str
+    base_url: str | None = None
+    """The policy's own server; None: the shared one, for OpenAI-compatible models."""
+    shared_base_url: str | None = None
+    api_key_env: str | None = None
+    """The environment variable with the model's key; None: the shared one (OpenAI-compatible
+    servers) or the provider's own variable."""
+    shared_api_key_env: str = "OPENAI_API_KEY"
+    temperature: float | None = None
+    max_retries: int = 1
+
+    @property
+    def server(self) -> str | None:
+        """The server the model is reached at, if one is given."""
+        provider, _ = split_model(self.model)
+        if self.base_url:
+            return self.base_url
+        return self.shared_base_url if provider in _OPENAI_COMPATIBLE else None
+
+    def describe(self) -> str:
+        """The model for people: ``qwen2.5 at http://127.0.0.1:8000/v1``."""
+        url = self.server
+        return f"{self.model} at {url}" if url else self.model
 
 
-def model_base_url(config: AgentConfig) -> str | None:
-    provider, _ = split_model(config.policy.model or "")
-    if config.policy.base_url:
-        return config.policy.base_url
-    return config.base_url if provider in _OPENAI_COMPATIBLE else None
-
-
-def build_chat_model(config: AgentConfig) -> BaseChatModel:
-    """The chat model ``config.policy`` names; ``ModelUnavailable`` says why it cannot be made."""
-    policy = config.policy
+def build_chat_model(policy: ModelSettings) -> BaseChatModel:
+    """The chat model ``policy`` names; ``ModelUnavailable`` says why it cannot be made."""
     if not policy.model:
         raise ModelUnavailable("no policy.model is configured")
     provider, name = split_model(policy.model)
-    base_url = model_base_url(config)
+    base_url = policy.server
     common: dict[str, Any] = {}
     if policy.temperature is not None:
         common["temperature"] = policy.temperature
@@ -60,7 +77,7 @@ def build_chat_model(config: AgentConfig) -> BaseChatModel:
         if provider in _OPENAI_COMPATIBLE and base_url:
             from langchain_openai import ChatOpenAI
 
-            key_env = policy.api_key_env or config.api_key_env
+            key_env = policy.api_key_env or policy.shared_api_key_env
             # Local servers take any key; the client library insists on one.
             api_key = os.environ.get(key_env) or "not-needed"
             model: BaseChatModel = ChatOpenAI(
@@ -87,13 +104,11 @@ def build_chat_model(config: AgentConfig) -> BaseChatModel:
         chat: BaseChatModel = init_chat_model(name, model_provider=provider, **kwargs)
         return chat
     except ImportError as exc:
-        raise ModelUnavailable(f"{policy.model}: {_one_line(exc)}") from None
+        raise ModelUnavailable(f"{policy.model}: {one_line(str(exc), limit=None)}") from None
     except Exception as exc:
-        raise ModelUnavailable(f"{policy.model}: {type(exc).__name__}: {_one_line(exc)}") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+        raise ModelUnavailable(
+            f"{policy.model}: {type(exc).__name__}: {one_line(str(exc), limit=None)}"
+        ) from None
 
 
 async def probe(model: BaseChatModel, timeout_s: float) -> None:
@@ -111,4 +126,4 @@ async def probe(model: BaseChatModel, timeout_s: float) -> None:
     except TimeoutError:
         raise ModelUnavailable(f"no answer within {timeout_s:g} s") from None
     except Exception as exc:
-        raise ModelUnavailable(f"{type(exc).__name__}: {_one_line(exc)}") from None
+        raise ModelUnavailable(f"{type(exc).__name__}: {one_line(str(exc), limit=None)}") from None

@@ -23,8 +23,9 @@ import asyncio
 import itertools
 from typing import Any
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import (
+from avagent.core.activity import Activity
+from avagent.core.bus import Bus
+from avagent.core.events import (
     ActiveSpeaker,
     BargeIn,
     Error,
@@ -34,17 +35,15 @@ from avagent.agent.events import (
     PauseSpeaking,
     ResumeSpeaking,
     Say,
-    SceneDescription,
     SoundDirection,
     SpeakingEnded,
     SpeakingStarted,
-    StopAll,
+    Stop,
     ToolCall,
     ToolResult,
     Transcript,
 )
-from avagent.agent.streams import Activity
-from avagent.agent.worker import Worker
+from avagent.core.worker import Worker
 from avagent.policy.base import ObservingPolicy, Policy
 from avagent.tools.confirm import is_yes
 from avagent.tools.executor import Admitted, ToolExecutor, ToolOutcome
@@ -53,7 +52,6 @@ OBSERVABLE: tuple[type[Event], ...] = (
     SoundDirection,
     Faces,
     ActiveSpeaker,
-    SceneDescription,
     SpeakingStarted,
     SpeakingEnded,
     ToolResult,
@@ -164,6 +162,8 @@ class PolicyRunner:
     """Runs a ``Policy`` on each final transcript."""
 
     name = "policy"
+    consumes = (Transcript, BargeIn, Stop, PauseSpeaking, ResumeSpeaking, *OBSERVABLE)
+    produces = (FirstToken, Say, ToolCall, ToolResult, Error)
 
     def __init__(
         self, bus: Bus, policy: Policy, executor: ToolExecutor, *, confirm_timeout_s: float = 10.0
@@ -176,7 +176,7 @@ class PolicyRunner:
         self._inbox = bus.subscribe(
             Transcript,
             BargeIn,
-            StopAll,
+            Stop,
             PauseSpeaking,
             ResumeSpeaking,
             *OBSERVABLE,
@@ -184,11 +184,10 @@ class PolicyRunner:
             maxsize=256,
         )
         self._worker: Worker[Transcript] = Worker("policy.answers", self._answer, bus.activity)
+        bus.activity.hold_while(lambda: self.busy)
         self._answer_waiter: asyncio.Future[Transcript] | None = None
         self._stopping_all = False
         self._survivors: set[asyncio.Task[ToolOutcome]] = set()
-        self.dropped_calls = 0
-        """Tool calls cancelled by an interruption (running tools with ``cancel_on_interrupt``)."""
 
     @property
     def busy(self) -> bool:
@@ -226,7 +225,7 @@ class PolicyRunner:
             # While a confirmation is asked, speech is the user's answer, not an interruption.
             if self._answer_waiter is None:
                 await self._worker.cancel()
-        elif isinstance(item, StopAll):
+        elif isinstance(item, Stop):
             self.floor.release()
             self._stopping_all = True
             try:
@@ -282,7 +281,6 @@ class PolicyRunner:
         name = admitted.tool.name
         if admitted.tool.cancel_on_interrupt or self._stopping_all:
             running.cancel()
-            self.dropped_calls += 1
         self._survivors.add(running)
         self.bus.activity.track(running)
 

@@ -5,15 +5,11 @@ Only a clear "yes" confirms; anything else (a "no", other words, silence) cancel
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from avagent.agent.config import AgentConfig
 from avagent.tools.phrases import normalise
-from avagent.tools.registry import Tool
 
 YES = ("yes", "yes please", "yes do it", "do it", "go ahead", "sure", "okay", "ok")
-NO = ("no", "no thanks", "don't", "cancel", "stop")
 CONFIRM_PHRASES = ("yes", "no", "yes please", "no thanks", "go ahead", "cancel")
 """What the offline recogniser's grammar must accept for spoken confirmations."""
 
@@ -36,13 +32,3 @@ def question(name: str, args: dict[str, Any]) -> str:
         detail = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in args.items())
         what = f"{what} with {detail}"
     return f"Shall I {what}? Please say yes or no."
-
-
-def needs_confirmation(config: AgentConfig, tools: Iterable[Tool]) -> bool:
-    """Whether any tool may have to be confirmed aloud (then the offline recogniser must know yes/no)."""
-    t = config.tools
-    return (
-        "confirm" in t.permissions.values()
-        or any(s.permission == "confirm" for s in t.mcp_servers.values())
-        or any(tool.permission == "confirm" and tool.name not in t.permissions for tool in tools)
-    )

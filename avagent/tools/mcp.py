@@ -2,29 +2,45 @@
 
 ``McpToolbox`` opens one session per configured server and keeps it for the agent's life (a stdio
 server is started once, not at every call), turns each server tool into a ``Tool`` with the
-server's permission and timeout, and closes everything in ``aclose``. The sessions run anyio task
-groups: ``start`` and ``aclose`` must be awaited in the same task.
+server's permission and timeout, and closes everything in ``stop``. The sessions run anyio task
+groups: ``start`` and ``stop`` must be awaited in the same task.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from avagent.agent.config import McpServerConfig
 from avagent.tools.langchain_tools import from_langchain
-from avagent.tools.registry import Tool
+from avagent.tools.registry import Permission, Tool
 
 log = logging.getLogger("avagent.mcp")
 
 
-class McpError(RuntimeError):
-    """An MCP server could not be started or listed."""
+@dataclass(frozen=True, slots=True)
+class McpServer:
+    """An MCP server whose tools the agent may use (``tools.mcp_servers.NAME`` in the config)."""
+
+    transport: Literal["stdio", "http", "streamable_http", "sse"] = "stdio"
+    command: str | None = None
+    """stdio: the program that runs the server."""
+    args: Sequence[str] = ()
+    env: Mapping[str, str] | None = None
+    cwd: str | None = None
+    url: str | None = None
+    """http / sse: the server's endpoint (e.g. http://127.0.0.1:8000/mcp)."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    permission: Permission = "confirm"
+    """Permission of this server's tools unless the tool rules name them."""
+    timeout_s: float = 10.0
+    prefix: bool = False
+    """Name the tools ``SERVER_TOOL`` (avoids clashes between servers)."""
 
 
-def connection(server: McpServerConfig) -> dict[str, Any]:
+def connection(server: McpServer) -> dict[str, Any]:
     """The langchain-mcp-adapters connection for ``server``."""
     if server.transport == "stdio":
         conn: dict[str, Any] = {"transport": "stdio", "command": server.command, "args": list(server.args)}
@@ -43,7 +59,7 @@ def connection(server: McpServerConfig) -> dict[str, Any]:
 class McpToolbox:
     """Sessions with the configured MCP servers and their tools."""
 
-    def __init__(self, servers: Mapping[str, McpServerConfig]) -> None:
+    def __init__(self, servers: Mapping[str, McpServer]) -> None:
         self.servers = dict(servers)
         self._stack: contextlib.AsyncExitStack | None = None
         self.tools: list[Tool] = []
@@ -75,7 +91,7 @@ class McpToolbox:
                 )
         return self.tools
 
-    async def aclose(self) -> None:
+    async def stop(self) -> None:
         """Close every session (ends stdio servers); safe to call twice."""
         stack, self._stack = self._stack, None
         if stack is not None:

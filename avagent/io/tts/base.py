@@ -1,9 +1,8 @@
-"""What every speech synthesiser offers, and how text is cut into sentences for speaking."""
+"""What every speech synthesiser offers."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
@@ -17,29 +16,21 @@ class SynthesisError(RuntimeError):
 
 
 class Synthesizer(Protocol):
-    """Text in, mono float32 speech at ``sample_rate`` out."""
+    """Text in, mono float32 speech at ``sample_rate`` out. ``start`` and ``stop`` are safe to call
+    twice; a synthesiser that holds nothing does nothing in them."""
 
     name: str
     sample_rate: int
 
+    async def start(self) -> None:
+        """Load what it needs; safe to call twice."""
+
     async def synthesize(self, text: str) -> np.ndarray: ...
+
+    async def stop(self) -> None:
+        """Let go of what it holds (connections); safe to call twice."""
 
 
 async def run_in_worker(fn: Callable[..., R], *args: object) -> R:
     """Run a blocking synthesis call on a worker thread, never on the event loop."""
     return await asyncio.to_thread(fn, *args)
-
-
-_SENTENCE_END = re.compile(r"[.!?;:][\"'”’)\]]*(?=\s)|\n")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Cut ``text`` after sentence-ending punctuation (and closing quotes), so that speaking can
-    start at the first sentence; "3.5" is not an end, nor is a full stop without a space after."""
-    sentences = []
-    start = 0
-    for m in _SENTENCE_END.finditer(text):
-        sentences.append(text[start : m.end()])
-        start = m.end()
-    sentences.append(text[start:])
-    return [s.strip() for s in sentences if s.strip()]

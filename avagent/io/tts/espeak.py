@@ -110,6 +110,12 @@ class EspeakSynthesizer:
     def synthesize_sync(self, text: str) -> np.ndarray:
         return self._engine.synthesize(text, self.voice, self.rate_wpm, self.pitch)
 
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
     async def synthesize(self, text: str) -> np.ndarray:
         """Mono float32 samples at ``sample_rate``."""
         return await run_in_worker(self.synthesize_sync, text)

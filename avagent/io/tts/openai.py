@@ -33,5 +33,8 @@ class OpenAISynthesizer:
         except OpenAIAudioError as exc:
             raise SynthesisError(str(exc)) from None
 
-    async def aclose(self) -> None:
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
         await self._client.aclose()

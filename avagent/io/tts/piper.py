@@ -41,5 +41,11 @@ class PiperSynthesizer:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(chunks).astype(np.float32)
 
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
     async def synthesize(self, text: str) -> np.ndarray:
         return await run_in_worker(self.synthesize_sync, text)

@@ -20,9 +20,9 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from avagent.agent.bus import Bus
-from avagent.agent.clock import MediaClock
-from avagent.agent.messages import AudioFrame
+from avagent.core.bus import Bus
+from avagent.core.clock import MediaClock
+from avagent.core.messages import AudioFrame
 
 EndReason = Literal["ended", "stalled", "never_started"]
 
@@ -41,6 +41,8 @@ class CallAudioSource:
     """Feeds a call's incoming audio track to an agent until the track ends or stalls."""
 
     name = "call_audio"
+    consumes: tuple[type, ...] = ()
+    produces = (AudioFrame,)
 
     def __init__(
         self,
@@ -64,10 +66,6 @@ class CallAudioSource:
         self._t_next = 0.0
         self._first_pts: int | None = None
         self._start_monotonic = 0.0
-
-    @property
-    def finite(self) -> bool:
-        return False
 
     async def run(self) -> None:
         while True:

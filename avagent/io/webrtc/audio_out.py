@@ -24,8 +24,8 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from avagent.agent.clock import MediaClock
-from avagent.agent.messages import to_int16
+from avagent.core.clock import MediaClock
+from avagent.core.messages import to_int16
 from avagent.io.playback import Playback
 
 OPUS_RATE = 48000

@@ -16,15 +16,17 @@ from typing import Any
 
 from aiortc import RTCDataChannel
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import Event
-from avagent.agent.streams import OverflowPolicy
+from avagent.core.bus import Bus
+from avagent.core.events import Event
+from avagent.core.streams import OverflowPolicy
 
 
 class EventChannel:
     """Sends the agent's events to the data channel the caller opened."""
 
     name = "call_events"
+    consumes = (Event,)
+    produces: tuple[type, ...] = ()
 
     def __init__(self, bus: Bus, *, backlog: int = 256, max_buffered_bytes: int = 1 << 20) -> None:
         self._events = bus.subscribe(

@@ -13,6 +13,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from avagent.core.text import one_line
+
 MAX_MEDIA_SECTIONS = 3
 """Audio, video and the data channel: what the call page offers."""
 MAX_LINE_CHARS = 4096
@@ -39,12 +41,6 @@ class Offer:
     sdp: str
     media: tuple[str, ...]
     """Kinds of the media sections in order: ``audio``, ``video``, ``application``."""
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """``text`` on one line of printable characters, at most ``limit`` long."""
-    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def parse_offer_body(body: bytes) -> Offer:

@@ -16,9 +16,9 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from avagent.agent.bus import Bus
-from avagent.agent.clock import MediaClock
-from avagent.agent.messages import VideoFrame
+from avagent.core.bus import Bus
+from avagent.core.clock import MediaClock
+from avagent.core.messages import VideoFrame
 
 _INLINE_PIXELS = 1280 * 720
 """Up to this size a BGR conversion takes about 1 ms or less; larger frames go to a thread."""
@@ -28,6 +28,8 @@ class CallVideoSource:
     """Reads one incoming video track until it ends, publishing sampled frames."""
 
     name = "call_video"
+    consumes: tuple[type, ...] = ()
+    produces = (VideoFrame,)
 
     def __init__(self, track: MediaStreamTrack, bus: Bus, clock: MediaClock, *, max_fps: float = 5.0) -> None:
         self._track = track

@@ -21,10 +21,13 @@ class Recognition:
 
 
 class Recognizer(Protocol):
-    """Transcribes one finished utterance of mono float32 audio."""
+    """Transcribes one finished utterance of mono float32 audio. ``start`` loads what it needs
+    (models, worker processes) and ``stop`` lets it go; both are safe to call twice."""
 
     name: str
 
+    async def start(self) -> None: ...
+
     async def transcribe(self, audio: np.ndarray, sample_rate: int) -> Recognition: ...
 
-    async def aclose(self) -> None: ...
+    async def stop(self) -> None: ...

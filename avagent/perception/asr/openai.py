@@ -33,5 +33,8 @@ class OpenAIRecognizer:
             raise RecognizerError(str(exc)) from None
         return Recognition(text.strip())
 
-    async def aclose(self) -> None:
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
         await self._client.aclose()

@@ -18,8 +18,8 @@ KINDS = {b"w": "words", b"p": "phones"}
 
 
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
-    from avagent.agent.child_process import answer
-    from avagent.perception.asr.pocketsphinx import decode, make_decoders
+    from avagent.core.child_process import answer
+    from avagent.perception.asr.sphinx_decoding import decode, make_decoders
 
     settings = json.loads(stdin.readline() or b"{}")
     try:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import Error, Transcript, UserTurn
+from avagent.core.bus import Bus
+from avagent.core.events import Error, Transcript, TurnEnded
+from avagent.core.messages import SAMPLE_RATE
 from avagent.perception.asr.base import Recognition, Recognizer
 from avagent.perception.listening import SpeechSoFar
 
@@ -24,11 +25,13 @@ class Transcriber:
     """
 
     name = "asr"
+    consumes = (TurnEnded, SpeechSoFar)
+    produces = (Transcript, Error)
 
     def __init__(self, bus: Bus, recognizer: Recognizer, *, early: bool = True) -> None:
         self._bus = bus
         self.recognizer = recognizer
-        self._inbox = bus.subscribe(UserTurn, SpeechSoFar, name="asr.turns", maxsize=32)
+        self._inbox = bus.subscribe(TurnEnded, SpeechSoFar, name="asr.turns", maxsize=32)
         self._early_enabled = early
         self._early: tuple[float, float, asyncio.Task[Recognition]] | None = None
         self.early_hits = 0
@@ -36,17 +39,16 @@ class Transcriber:
     async def run(self) -> None:
         try:
             async for item in self._inbox:
-                if isinstance(item, SpeechSoFar):
-                    if self._early_enabled:
-                        self._start_early(item)
-                    continue
-                await self._transcribe(item)
+                if isinstance(item, TurnEnded):
+                    await self._transcribe(item)
+                elif isinstance(item, SpeechSoFar) and self._early_enabled:
+                    self._start_early(item)
         finally:
             self._drop_early()
 
     def _start_early(self, so_far: SpeechSoFar) -> None:
         self._drop_early()
-        task = asyncio.create_task(self.recognizer.transcribe(so_far.audio, 16000), name="asr.early")
+        task = asyncio.create_task(self.recognizer.transcribe(so_far.audio, SAMPLE_RATE), name="asr.early")
         self._bus.activity.track(task)
         self._early = (so_far.start, so_far.end, task)
 
@@ -58,7 +60,7 @@ class Transcriber:
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
             self._early = None
 
-    async def _recognise(self, turn: UserTurn) -> Recognition:
+    async def _recognise(self, turn: TurnEnded) -> Recognition:
         if self._early is not None and self._early[:2] == (turn.start, turn.end):
             task, self._early = self._early[2], None
             with contextlib.suppress(Exception):
@@ -68,7 +70,7 @@ class Transcriber:
         self._drop_early()
         return await self.recognizer.transcribe(turn.audio, turn.sample_rate)
 
-    async def _transcribe(self, turn: UserTurn) -> None:
+    async def _transcribe(self, turn: TurnEnded) -> None:
         try:
             result = await self._recognise(turn)
         except asyncio.CancelledError:

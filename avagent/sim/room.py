@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from avagent.agent.scene import speak
 from avagent.perception.arrays import MicArray
+from avagent.sim.scene import speak
 
 
 @dataclass(frozen=True, slots=True)

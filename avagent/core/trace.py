@@ -12,16 +12,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import (
+from avagent.core.bus import Bus
+from avagent.core.events import (
     Event,
     FirstToken,
+    Latency,
     Say,
     SpeakingStarted,
     ToolCall,
     Transcript,
-    TurnLatency,
-    UserTurn,
+    TurnEnded,
 )
 
 
@@ -37,6 +37,8 @@ class TurnTracer:
     """Publishes one ``latency`` event per answered turn; keeps them in ``completed``."""
 
     name = "trace"
+    consumes = (TurnEnded, Transcript, FirstToken, ToolCall, Say, SpeakingStarted)
+    produces = (Latency,)
     _STEPS = (
         (Transcript, "transcript"),
         (FirstToken, "first_token"),
@@ -48,11 +50,18 @@ class TurnTracer:
     def __init__(self, bus: Bus, *, keep: int = 64) -> None:
         self._bus = bus
         self._events = bus.subscribe(
-            UserTurn, Transcript, FirstToken, ToolCall, Say, SpeakingStarted, name="trace.events", maxsize=256
+            TurnEnded,
+            Transcript,
+            FirstToken,
+            ToolCall,
+            Say,
+            SpeakingStarted,
+            name="trace.events",
+            maxsize=256,
         )
         self._turns: dict[int, _TurnTimes] = {}
         self._keep = keep
-        self.completed: list[TurnLatency] = []
+        self.completed: list[Latency] = []
 
     async def run(self) -> None:
         async for event in self._events:
@@ -60,8 +69,8 @@ class TurnTracer:
             if latency is not None:
                 await self._bus.publish(latency)
 
-    def observe(self, event: Event) -> TurnLatency | None:
-        if isinstance(event, UserTurn):
+    def observe(self, event: Event) -> Latency | None:
+        if isinstance(event, TurnEnded):
             self._turns[event.turn] = _TurnTimes(event.end, event.end_capture)
             while len(self._turns) > self._keep:
                 self._turns.pop(next(iter(self._turns)))
@@ -77,7 +86,7 @@ class TurnTracer:
         if isinstance(event, SpeakingStarted):
             assert isinstance(turn_id, int)
             del self._turns[turn_id]
-            latency = TurnLatency(
+            latency = Latency(
                 t=event.t,
                 t_capture=times.t_capture,
                 turn=turn_id,

@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from avagent.core.messages import SAMPLE_RATE
+
 _INTERNAL = {"json": False}
 
 
@@ -50,6 +52,8 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
         return [_jsonable(v) for v in value.tolist()]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return value
 
 
@@ -73,7 +77,7 @@ class SpeechEnded(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class UserTurn(Event):
+class TurnEnded(Event):
     """The user finished a turn: the speech in ``[start, end]`` and its 16 kHz mono audio."""
 
     type: ClassVar[str] = "turn_ended"
@@ -81,7 +85,7 @@ class UserTurn(Event):
     start: float
     end: float
     audio: np.ndarray = field(repr=False, metadata=_INTERNAL)
-    sample_rate: int = field(default=16000, metadata=_INTERNAL)
+    sample_rate: int = field(default=SAMPLE_RATE, metadata=_INTERNAL)
     end_capture: float = field(default=0.0, metadata=_INTERNAL)
     """Monotonic capture instant of the last speech sample: where turn latency is measured from."""
 
@@ -182,7 +186,7 @@ class SpeakingEnded(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StopAll(Event):
+class Stop(Event):
     """Emergency stop: every actuator halts, every utterance is cut."""
 
     type: ClassVar[str] = "stop"
@@ -212,14 +216,28 @@ class SoundDirection(Event):
     mirror_deg: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FaceRecord:
+    """One face in view. ``id`` stays the same while the face is tracked; ``box`` is ``(x, y, w,
+    h)`` in pixels; ``bearing_deg`` is in the array's frame like every azimuth, ``camera_deg``
+    signed from the camera's axis (positive to the left); ``mouth_motion`` rises while its mouth
+    moves; ``visible`` is False while a track coasts through frames the detector missed it in."""
+
+    id: int
+    box: tuple[int, int, int, int]
+    bearing_deg: float
+    camera_deg: float = 0.0
+    score: float = 1.0
+    mouth_motion: float = 0.0
+    visible: bool = True
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Faces(Event):
-    """The faces in view: each ``{"id", "box": [x, y, w, h], "bearing_deg", "camera_deg", "score",
-    "mouth_motion"}``; ``bearing_deg`` is in the array's frame like every azimuth, ``camera_deg``
-    is signed from the camera's axis (positive to the left)."""
+    """The faces in view in one video frame."""
 
     type: ClassVar[str] = "faces"
-    faces: list[dict[str, Any]]
+    faces: tuple[FaceRecord, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -234,14 +252,6 @@ class ActiveSpeaker(Event):
     method: str = "direction"
     source_id: int | None = None
     final: bool = True
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SceneDescription(Event):
-    """What the camera shows, in words (from a vision model)."""
-
-    type: ClassVar[str] = "scene_description"
-    text: str
 
 
 # --- health --------------------------------------------------------------------------------------
@@ -266,7 +276,7 @@ class Overflow(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TurnLatency(Event):
+class Latency(Event):
     """How long each step of one turn took, in milliseconds from the end of the user's speech."""
 
     type: ClassVar[str] = "latency"

@@ -11,7 +11,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from avagent.agent.streams import Activity, Stream
+from avagent.core.activity import Activity
+from avagent.core.streams import Stream
 
 T = TypeVar("T")
 

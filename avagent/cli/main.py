@@ -1,4 +1,4 @@
-"""The ``avagent`` command line: run, vad, devices, demo.
+"""The ``avagent`` command line: run, doa, vad, devices, demo, serve.
 
 Bad input of any kind ends with one line on stderr and exit status 2, never a traceback.
 Machine-readable output (``--json``) goes to stdout; everything meant for people goes to stderr.
@@ -10,16 +10,15 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from avagent.agent.agent import Agent, AudioSource
-from avagent.agent.config import AgentConfig, load_config, with_overrides
-from avagent.agent.errors import InputError
-from avagent.agent.spatial import apply_spatial_args
-from avagent.io.sinks import JsonlSink, WavSink
+from avagent.agent.config import load_config, with_overrides
+from avagent.cli.run import cmd_run, load_run_config
+from avagent.core.errors import InputError
+from avagent.core.events import SoundDirection
 from avagent.perception.arrays import PRESETS
 
 log = logging.getLogger("avagent")
@@ -50,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_where.add_argument("--array", choices=sorted(PRESETS), help="microphone array preset")
     run_where.add_argument("--geometry", type=Path, help="microphone array file (mics: [[x, y, z], ...])")
     run.add_argument("--video", help="a video file (or camera index / stream URL) for faces and the speaker")
+    run.add_argument(
+        "--describe", action="store_true", help="print how the agent's stages are wired, and run nothing"
+    )
     run.set_defaults(func=cmd_run)
 
     doa = commands.add_parser("doa", help="print the direction of each speech segment of a multichannel WAV")
@@ -104,123 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def load_run_config(args: argparse.Namespace) -> AgentConfig:
-    config = load_config(args.config)
-    return with_overrides(
-        config,
-        **{
-            "asr.backend": args.asr,
-            "tts.backend": args.tts,
-            "base_url": args.base_url,
-            "policy.model": args.model,
-        },
-    )
-
-
-async def run_agent(agent: Agent, source: AudioSource) -> None:
-    """Run ``agent`` on ``source``; SIGINT and SIGTERM stop it cleanly."""
-    loop = asyncio.get_running_loop()
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, agent.request_stop)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError):
-            pass
-    try:
-        await agent.run(source)
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from avagent.io.wav import inspect_wav
-
-    config = load_run_config(args)
-    info = inspect_wav(args.input) if args.input is not None else None
-    config = apply_spatial_args(config, array=args.array, geometry=args.geometry, video=args.video, info=info)
-    return asyncio.run(_run(args, config, info))
-
-
-async def _run(args: argparse.Namespace, config: AgentConfig, info: object) -> int:
-    from avagent.agent.timeline import TimelinePrinter
-    from avagent.io.file_source import FileAudioSource
-    from avagent.io.virtual_speaker import VirtualSpeaker
-    from avagent.io.wav import WavInfo
-
-    wav: WavSink | None = None
-    speaker = None
-    realtime = args.realtime or info is None
-    try:
-        if isinstance(info, WavInfo):
-            agent = Agent(config, realtime=realtime)
-            source: AudioSource = FileAudioSource(
-                info.path,
-                agent.bus,
-                agent.clock,
-                realtime=realtime,
-                idle=agent.idle,
-                block_ms=config.audio.input.block_ms,
-                info=info,
-            )
-            wav = WavSink(args.output, agent.playback.sample_rate) if args.output else None
-            VirtualSpeaker(agent.playback, agent.clock, [wav.write] if wav else [])
-            where = f"{info.path} ({info.duration:.1f} s, {info.sample_rate} Hz, {info.channels} ch)"
-        else:
-            from avagent.io.audio_devices import DeviceSpeaker, MicrophoneSource, find_device
-            from avagent.perception.echo import EchoCanceller
-
-            out_dev = find_device(config.audio.output.device, output=True)
-            rate = config.audio.output.sample_rate or int(out_dev.default_sample_rate)
-            echo = EchoCanceller(rate) if config.audio.echo_cancellation else None
-            agent = Agent(config, realtime=True, playback_rate=rate, echo=echo)
-            mic = config.audio.input
-            source = MicrophoneSource(
-                agent.bus,
-                agent.clock,
-                device=mic.device,
-                sample_rate=mic.sample_rate,
-                channels=mic.channels,
-                block_ms=mic.block_ms,
-            )
-            wav = WavSink(args.output, rate) if args.output else None
-            speaker = DeviceSpeaker(
-                agent.playback,
-                agent.clock,
-                device=out_dev.index,
-                block_ms=config.audio.output.block_ms,
-                sinks=[
-                    s for s in (wav.write if wav else None, echo.played if echo else None) if s is not None
-                ],
-            )
-            speaker.start()
-            where = f"microphone {source.device.name!r}, speaker {speaker.device.name!r} (Ctrl-C stops)"
-        if args.json:
-            agent.add_stage(JsonlSink(agent.bus, sys.stdout))
-        else:
-            agent.add_stage(TimelinePrinter(agent.bus, sys.stdout))
-        from avagent.policy.select import describe_policy
-
-        # After the sinks are in place: what prepare() reports (a fallback) is an event too.
-        await agent.prepare()
-        if agent.policy_notice is not None:
-            print(f"avagent: {agent.policy_notice}; using the offline command policy", file=sys.stderr)
-        active = describe_policy(agent.policy)
-        print(
-            f"avagent: policy {active} with {len(agent.tools)} tools; listening to {where}",
-            file=sys.stderr,
-        )
-        await run_agent(agent, source)
-    finally:
-        if speaker is not None:
-            speaker.close()
-        if wav is not None:
-            wav.close()
-            print(f"avagent: the agent's voice is in {wav.path}", file=sys.stderr)
-    return 0
-
-
 def cmd_vad(args: argparse.Namespace) -> int:
     from avagent.io.wav import read_wav
     from avagent.perception.vad import detect_speech
@@ -234,8 +119,23 @@ def cmd_vad(args: argparse.Namespace) -> int:
     return 0
 
 
+def direction_line(event: SoundDirection) -> dict[str, Any]:
+    """One ``avagent doa`` line: start, end, azimuth_deg, confidence (and what else is known)."""
+    line: dict[str, Any] = {
+        "start": round(event.start or 0.0, 3),
+        "end": round(event.end or 0.0, 3),
+        "azimuth_deg": round(event.azimuth_deg, 1),
+        "confidence": round(event.confidence, 3),
+        "source_id": event.source_id,
+        "measured_deg": event.measured_deg,
+    }
+    if event.mirror_deg is not None:
+        line["mirror_deg"] = round(event.mirror_deg, 1)
+    return line
+
+
 def cmd_doa(args: argparse.Namespace) -> int:
-    from avagent.agent.spatial import direction_line, locate_speech
+    from avagent.agent.files import locate_speech
     from avagent.perception.arrays import resolve_array
 
     array = resolve_array(args.array, args.geometry)
@@ -266,13 +166,13 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from avagent.agent.demo import run_demo
+    from avagent.cli.demo import run_demo
 
     return run_demo(args.out, snr_db=args.snr, seed=args.seed)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from avagent.io.webrtc.server import serve_until_stopped
+    from avagent.agent.serve.server import serve_until_stopped
 
     config = with_overrides(load_run_config(args), **{"serve.host": args.host, "serve.port": args.port})
     asyncio.run(serve_until_stopped(config, lambda line: print(f"avagent: {line}", file=sys.stderr)))

@@ -15,7 +15,7 @@ import contextlib
 import fractions
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -24,11 +24,8 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack, VideoStreamTrack
 
-from avagent.agent.agent import Resources
-from avagent.agent.config import AgentConfig
-from avagent.agent.messages import to_int16
+from avagent.core.messages import to_int16
 from avagent.io.webrtc.loopback import loopback_candidates
-from avagent.io.webrtc.server import CallServer
 
 RATE = 48000
 BLOCK = 960
@@ -112,19 +109,6 @@ def colour_video_track(bgr: tuple[int, int, int], width: int = 320, height: int 
     image = np.empty((height, width, 3), dtype=np.uint8)
     image[:] = bgr
     return PictureVideoTrack(image)
-
-
-@contextlib.asynccontextmanager
-async def running_server(
-    config: AgentConfig, resources: Resources | None = None
-) -> AsyncIterator[tuple[CallServer, str]]:
-    """A started ``CallServer`` and its URL; closed (every call hung up) on leaving."""
-    server = CallServer(config, resources=resources)
-    try:
-        url = await server.start()
-        yield server, url
-    finally:
-        await server.close()
 
 
 class CallPeer:
@@ -256,7 +240,7 @@ async def _call_until_killed(url: str, token: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m avagent.io.webrtc.testing URL [TOKEN]``: call and keep sending a tone until killed
+    """``python -m avagent.sim.calls URL [TOKEN]``: call and keep sending a tone until killed
     (a caller that can vanish without hanging up)."""
     import sys
 

@@ -9,8 +9,8 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from avagent.agent.bus import Bus
-from avagent.agent.events import Event
+from avagent.core.bus import Bus
+from avagent.core.events import Event
 
 _WIDTH = 1800
 _MARGIN = 150
@@ -151,9 +151,11 @@ class TimelinePrinter:
     """Prints each notable event as one readable line (the human form of ``--json``)."""
 
     name = "timeline_printer"
+    consumes = (Event,)
+    produces: tuple[type, ...] = ()
 
     def __init__(self, bus: Bus, out: IO[str]) -> None:
-        self._events = bus.subscribe(Event, name="timeline.events", maxsize=1024)
+        self._events = bus.subscribe(Event, name="timeline_printer.events", maxsize=1024)
         self._out = out
         self.events: list[dict[str, Any]] = []
 

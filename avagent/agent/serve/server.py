@@ -13,6 +13,7 @@ the calls in progress. Models are loaded once (``Resources``) and shared by ever
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hmac
 import importlib.resources
@@ -21,16 +22,18 @@ import logging
 import os
 import signal
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from avagent.agent.agent import Agent, Resources
+from avagent.agent.agent import Agent
 from avagent.agent.config import AgentConfig, ServeConfig
-from avagent.agent.errors import ConfigError, InputError
-from avagent.io.webrtc.offer import OfferRejected, one_line, parse_offer_body
-from avagent.io.webrtc.session import CallSession
+from avagent.agent.resources import Resources
+from avagent.agent.serve.session import CallSession
+from avagent.core.errors import ConfigError, InputError
+from avagent.core.text import one_line
+from avagent.io.webrtc.offer import OfferRejected, parse_offer_body
 
 log = logging.getLogger("avagent.webrtc")
 
@@ -55,7 +58,9 @@ def resolve_token(serve: ServeConfig) -> str | None:
 
 def page_html(serve: ServeConfig) -> str:
     """The call page, with the ICE servers the browser should use written into it."""
-    template = importlib.resources.files("avagent.io.webrtc").joinpath("static/call.html").read_text("utf-8")
+    template = (
+        importlib.resources.files("avagent.agent.serve").joinpath("static/call.html").read_text("utf-8")
+    )
     settings = {"iceServers": [s.model_dump(exclude_none=True) for s in serve.ice_servers]}
     # Inside a <script>: "<" is escaped so no value can close the script element.
     literal = json.dumps(settings).replace("<", "\\u003c")
@@ -99,6 +104,7 @@ class CallServer:
         """Load the models, listen, and return the server's URL (port 0 picks a free port)."""
         # A config the agent cannot run with fails here, once, rather than at every call.
         Agent(self.config, resources=self.resources)
+        await self.resources.start()
         serve = self.serve
         context = _tls_context(serve)
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
@@ -119,7 +125,7 @@ class CallServer:
     def needs_token(self) -> bool:
         return self._token is not None
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
         """Hang up every call, stop listening, free the models. Safe to call twice."""
         if self._closed:
             return
@@ -130,12 +136,12 @@ class CallServer:
         else:
             await self._close_calls(self.app)
         if self._owns_resources and self._resources is not None:
-            await self._resources.aclose()
+            await self._resources.stop()
 
     async def _close_calls(self, _app: web.Application) -> None:
         sessions = list(self.sessions.values())
         results = await asyncio.gather(
-            *(s.close("the server is shutting down") for s in sessions), return_exceptions=True
+            *(s.stop("the server is shutting down") for s in sessions), return_exceptions=True
         )
         for session, result in zip(sessions, results, strict=True):
             if isinstance(result, Exception):
@@ -209,11 +215,11 @@ class CallServer:
         except OfferRejected as exc:
             log.info("offer refused: %s", exc.reason)
             if session is not None:
-                await session.close("the offer was refused")
+                await session.stop("the offer was refused")
             return refusal(exc.status, exc.reason)
         except BaseException:
             if session is not None:
-                await session.close("the server failed to answer")
+                await session.stop("the server failed to answer")
             raise
         self.sessions[session.id] = session
         log.info("call %s started (%d in progress)", session.id, len(self.sessions))
@@ -278,4 +284,17 @@ async def serve_until_stopped(config: AgentConfig, announce: Callable[[str], Non
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
-        await server.close()
+        await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_server(
+    config: AgentConfig, resources: Resources | None = None
+) -> AsyncIterator[tuple[CallServer, str]]:
+    """A started ``CallServer`` and its URL; stopped (every call hung up) on leaving."""
+    server = CallServer(config, resources=resources)
+    try:
+        url = await server.start()
+        yield server, url
+    finally:
+        await server.stop()

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+SAMPLE_RATE = 16000
+"""The rate the senses work at: sound is resampled to it on the way in (voice activity, turns,
+recognition, sound direction, echo cancellation)."""
+
 
 @dataclass(frozen=True, slots=True)
 class AudioFrame:

@@ -20,12 +20,10 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from avagent.agent.agent import Agent
-from avagent.agent.scene import Scene, synthesize_scene
-from avagent.agent.timeline import TimelinePrinter, render_timeline
-from avagent.io.file_source import FileAudioSource
+from avagent.agent.files import FileRun
+from avagent.cli.timeline import TimelinePrinter, render_timeline
 from avagent.io.sinks import WavSink
-from avagent.io.virtual_speaker import VirtualSpeaker
+from avagent.sim.scene import Scene, synthesize_scene
 
 
 @dataclass(frozen=True)
@@ -113,16 +111,17 @@ async def _run_agent(
     scene_path: Path, replies_path: Path, duration: float
 ) -> tuple[list[dict[str, Any]], list[tuple[float, float]]]:
     probabilities: list[tuple[float, float]] = []
-    agent = Agent(realtime=False)
-    agent.listener.on_probability = lambda t, p: probabilities.append((t, p))
+    run = FileRun(scene_path, keep=False)
+    agent = run.agent
+    agent.parts.listener.on_probability = lambda t, p: probabilities.append((t, p))
     printer = TimelinePrinter(agent.bus, sys.stdout)
     agent.add_stage(printer)
     wav = WavSink(replies_path, agent.playback.sample_rate)
-    VirtualSpeaker(agent.playback, agent.clock, [wav.write])
+    assert run.speaker is not None
+    run.speaker.add_sink(wav.write)
     agent.clock.add_listener(_Progress(duration))
-    source = FileAudioSource(scene_path, agent.bus, agent.clock, idle=agent.idle)
     try:
-        await agent.run(source)
+        await run.run()
     finally:
         wav.close()
     return printer.events, probabilities

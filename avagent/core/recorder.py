@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from avagent.agent.bus import Bus
-from avagent.agent.events import Event
+from avagent.core.bus import Bus
+from avagent.core.events import Event
 
 
 class EventRecorder:
     """Keeps every published event of the given types (all events by default), in order."""
 
     name = "recorder"
+    produces: tuple[type, ...] = ()
 
     def __init__(self, bus: Bus, *types: type[Event]) -> None:
-        self._events = bus.subscribe(*(types or (Event,)), name="recorder.events", maxsize=4096)
-        self.events: list[Any] = []
+        self.consumes: tuple[type, ...] = types or (Event,)
+        self._events = bus.subscribe(*self.consumes, name="recorder.events", maxsize=4096)
+        self.events: list[Event] = []
 
     async def run(self) -> None:
         async for event in self._events:

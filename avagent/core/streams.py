@@ -6,20 +6,20 @@ live device cannot wait; every drop is reported), ``KEEP_LATEST`` keeps only the
 (video: a stale frame is worth nothing). Control items (barge-in, stop) go into a priority lane
 and are delivered before any queued data.
 
-``Activity`` counts the items and jobs in flight across all streams. A file fed "as fast as
-possible" waits for it to settle after each frame, so the agent sees the file exactly as it would
-in real time with instant processing: results are deterministic and event times are faithful.
+Every item put in a stream counts as work in flight in the bus's ``Activity`` (core/activity.py)
+until its consumer has finished with it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
+
+from avagent.core.activity import Activity
 
 T = TypeVar("T")
 
@@ -32,53 +32,6 @@ class OverflowPolicy(enum.Enum):
 
 class StreamClosed(Exception):
     """Raised by ``Stream.get`` once the stream is closed and empty."""
-
-
-class Activity:
-    """How much work is in flight: queued items, items being handled, and tracked jobs."""
-
-    def __init__(self) -> None:
-        self._pending = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    @property
-    def pending(self) -> int:
-        return self._pending
-
-    def begin(self, count: int = 1) -> None:
-        self._pending += count
-        self._idle.clear()
-
-    def end(self, count: int = 1) -> None:
-        self._pending -= count
-        if self._pending <= 0:
-            self._pending = 0
-            self._idle.set()
-
-    @contextlib.contextmanager
-    def waiting_for_input(self) -> Iterator[None]:
-        """Around a wait for what only later input can bring (the user's next words): the work in
-        hand does not count meanwhile, so a file fed as fast as the agent settles goes on."""
-        self.end()
-        try:
-            yield
-        finally:
-            self.begin()
-
-    def track(self, task: asyncio.Future[Any]) -> None:
-        """Count ``task`` as work in flight until it finishes, however it finishes."""
-        self.begin()
-        task.add_done_callback(lambda _task: self.end())
-
-    async def settled(self) -> None:
-        """Wait until no work is in flight, including work that finishing work starts."""
-        while True:
-            await self._idle.wait()
-            # Let callbacks scheduled by the last finished item run: they may start new work.
-            await asyncio.sleep(0)
-            if self._pending == 0:
-                return
 
 
 @dataclass(slots=True)

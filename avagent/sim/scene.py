@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from avagent.agent.messages import to_int16
+from avagent.core.messages import to_int16
 from avagent.io.tts.espeak import EspeakSynthesizer
 
 NoiseKind = Literal["white", "pink", "brown"]
@@ -66,7 +66,7 @@ def speak_all(lines: Sequence[tuple[str, str, int]], sample_rate: int = 16000) -
     """
     request = json.dumps([list(line) for line in lines])
     result = subprocess.run(
-        [sys.executable, "-m", "avagent.agent.scene", str(sample_rate)],
+        [sys.executable, "-m", __name__, str(sample_rate)],
         input=request.encode(),
         capture_output=True,
         check=False,

@@ -7,7 +7,7 @@ one task runs the agent on the caller's audio until the call ends, for whichever
 first: the caller hangs up (the track ends), the caller vanishes (no audio for
 ``stall_timeout_s``), the connection fails, nobody speaks for ``idle_timeout_s``, or the server
 closes it. Then the caller is told why (a ``call_ended`` message), the connection is closed and
-the server forgets the call. ``close`` is idempotent and returns once all of that is done.
+the server forgets the call. ``stop`` is idempotent and returns once all of that is done.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamTrack
 
-from avagent.agent.agent import Agent, Resources
+from avagent.agent.agent import Agent
 from avagent.agent.config import AgentConfig, ServeConfig
+from avagent.agent.resources import Resources
 from avagent.io.webrtc.audio_in import CallAudioSource
 from avagent.io.webrtc.audio_out import AgentVoiceTrack
 from avagent.io.webrtc.events_out import EventChannel
@@ -157,12 +158,12 @@ class CallSession:
     async def _watch_idle(self) -> None:
         """End the call once nobody has spoken, and the agent has had nothing to do, for a while."""
         limit = self._serve.idle_timeout_s
-        agent = self.agent
+        activity = self.agent.bus.activity
         last_active = time.monotonic()
         while True:
             await asyncio.sleep(min(1.0, limit / 4))
             now = time.monotonic()
-            if agent.listener.busy or agent.policy_runner.busy or agent.speech_out.busy:
+            if activity.held():
                 last_active = now
             elif now - last_active >= limit:
                 self._end("idle")
@@ -191,7 +192,7 @@ class CallSession:
             self._closed.set()
             self._on_closed(self)
 
-    async def close(self, reason: str = "closed by the server") -> None:
+    async def stop(self, reason: str = "closed by the server") -> None:
         """End the call and wait until it is gone. Safe to call twice, or before ``answer``."""
         self._end(reason)
         task = self._task

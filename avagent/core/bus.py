@@ -9,12 +9,14 @@ lane. Drops are reported as ``overflow`` events, at most once per second per str
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from avagent.agent.events import Event, Overflow
-from avagent.agent.streams import Activity, OverflowPolicy, Stream
+from avagent.core.activity import Activity
+from avagent.core.events import Event, Overflow
+from avagent.core.streams import OverflowPolicy, Stream
 
 T = TypeVar("T")
 
@@ -35,30 +37,25 @@ class Bus:
         self._unreported: dict[str, int] = {}
         self._last_report: dict[str, float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         self.media_time: Callable[[], float] = _start_of_media
         """Where the input has got to, in media seconds; the agent points this at its clock."""
 
     def subscribe(
         self,
-        *types: type,
+        *types: type[T],
         name: str,
         maxsize: int = 64,
         policy: OverflowPolicy = OverflowPolicy.BLOCK,
-    ) -> Stream[Any]:
-        """A new stream that receives every published message that is an instance of ``types``."""
+    ) -> Stream[T]:
+        """A new stream that receives every published message that is an instance of ``types``;
+        ``name`` starts with the subscribing stage's name (``listener.audio``)."""
         if not types:
             raise ValueError("subscribe needs at least one message type")
-        stream: Stream[Any] = Stream(
-            name, maxsize, policy, activity=self.activity, on_drop=self.report_dropped
-        )
+        stream: Stream[T] = Stream(name, maxsize, policy, activity=self.activity, on_drop=self.report_dropped)
         self._subscriptions.append((types, stream))
         self._routes.clear()
         return stream
-
-    def unsubscribe(self, stream: Stream[Any]) -> None:
-        self._subscriptions = [(t, s) for t, s in self._subscriptions if s is not stream]
-        self._routes.clear()
-        stream.close()
 
     def close(self) -> None:
         """Close every stream so that consumers leave their loops."""
@@ -96,13 +93,16 @@ class Bus:
                 stream.put_nowait(item)
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The event loop the bus lives on (``publish_from_any_thread`` needs it)."""
         self._loop = loop
+        self._loop_thread = threading.get_ident()
 
-    def publish_threadsafe(self, item: object) -> None:
-        """Publish from another thread (a device callback); runs on the bus's event loop."""
-        if self._loop is None:
-            raise RuntimeError("the bus has no event loop yet: call bind_loop first")
-        self._loop.call_soon_threadsafe(self.publish_nowait, item)
+    def publish_from_any_thread(self, item: object) -> None:
+        """Publish ``item`` from the loop's thread or from any other (a sound card callback)."""
+        if self._loop is not None and threading.get_ident() != self._loop_thread:
+            self._loop.call_soon_threadsafe(self.publish_nowait, item)
+        else:
+            self.publish_nowait(item)
 
     def report_dropped(self, stream: Stream[Any], count: int) -> None:
         """Count ``count`` items dropped by ``stream``; reported as ``overflow`` events."""
@@ -117,6 +117,10 @@ class Bus:
         for target in self._route(Overflow):
             if target is not stream:
                 target.put_nowait(report)
+
+    def subscriptions(self) -> list[tuple[str, tuple[type, ...]]]:
+        """Each stream's name and the message types it receives, in the order they subscribed."""
+        return [(stream.name, types) for types, stream in self._subscriptions]
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Counters of every stream, by stream name."""

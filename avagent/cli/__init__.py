@@ -1,0 +1,1 @@
+"""The application on top of everything: the ``avagent`` command line and its offline demo."""

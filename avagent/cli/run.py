@@ -1,0 +1,167 @@
+"""``avagent run``: the agent on the microphone and speaker, or on a WAV file; ``--describe`` prints
+how its stages are wired instead of running them."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from avagent.agent.agent import Agent
+from avagent.agent.builder import array_from_config, describe_policy
+from avagent.agent.config import AgentConfig, load_config, parse_config, with_overrides
+from avagent.agent.files import FileRun
+from avagent.cli.timeline import TimelinePrinter
+from avagent.core.errors import InputError
+from avagent.core.stage import Stage, describe
+from avagent.io.sinks import JsonlSink, WavSink
+from avagent.io.wav import WavInfo, inspect_wav
+from avagent.perception.arrays import check_channels
+
+if TYPE_CHECKING:
+    from avagent.io.audio_devices import DeviceSpeaker, MicrophoneSource
+
+
+def load_run_config(args: argparse.Namespace) -> AgentConfig:
+    """The config file with the command line's backend and model choices applied."""
+    config = load_config(args.config)
+    return with_overrides(
+        config,
+        **{
+            "asr.backend": args.asr,
+            "tts.backend": args.tts,
+            "base_url": args.base_url,
+            "policy.model": args.model,
+        },
+    )
+
+
+def apply_spatial_args(
+    config: AgentConfig,
+    *,
+    array: str | None = None,
+    geometry: Path | str | None = None,
+    video: str | None = None,
+    info: WavInfo | None = None,
+) -> AgentConfig:
+    """``config`` with the command line's ``--array`` / ``--geometry`` / ``--video`` applied, checked
+    against the input file (enough channels for the array's microphones)."""
+    data = config.model_dump()
+    if array is not None or geometry is not None:
+        data["array"].update(
+            preset=array, geometry=str(geometry) if geometry is not None else None, mics=None
+        )
+    if video is not None:
+        data["camera"]["source"] = video
+    updated = parse_config(data, source="command line")
+    chosen = array_from_config(updated.array)
+    if chosen is not None and info is not None:
+        check_channels(info, chosen)
+    source = updated.camera.source
+    is_file = isinstance(source, str) and "://" not in source and not source.strip().isdigit()
+    if is_file and not Path(str(source)).is_file():
+        raise InputError(f"{source}: no such video file")
+    return updated
+
+
+def describe_command(args: argparse.Namespace, config: AgentConfig, info: WavInfo | None) -> int:
+    """Print the wiring of the agent ``avagent run`` would run (nothing is started)."""
+    if info is not None:
+        run = FileRun(info.path, config, info=info, keep=False)
+        stages: list[Stage] = [run.source, *run.agent.stages]
+    else:
+        stages = list(Agent(config).stages)
+    for row in describe(stages):
+        if args.json:
+            print(json.dumps(dataclasses.asdict(row)))
+            continue
+        print(row.stage)
+        print(f"  consumes: {', '.join(row.consumes) or '-'}")
+        print(f"  produces: {', '.join(row.produces) or '-'}")
+        if row.readers:
+            print(f"  read by:  {', '.join(row.readers)}")
+    return 0
+
+
+async def run_command(args: argparse.Namespace, config: AgentConfig, info: WavInfo | None) -> int:
+    wav: WavSink | None = None
+    speaker: DeviceSpeaker | None = None
+    try:
+        if info is not None:
+            run = FileRun(info.path, config, realtime=bool(args.realtime), info=info, keep=False)
+            agent = run.agent
+            if args.output:
+                wav = WavSink(args.output, agent.playback.sample_rate)
+                assert run.speaker is not None
+                run.speaker.add_sink(wav.write)
+            source: Stage = run.source
+            where = f"{info.path} ({info.duration:.1f} s, {info.sample_rate} Hz, {info.channels} ch)"
+        else:
+            agent, source, speaker, wav = _live(args, config)
+            speaker.start()
+            where = f"microphone {source.device.name!r}, speaker {speaker.device.name!r} (Ctrl-C stops)"
+        agent.add_stage(
+            JsonlSink(agent.bus, sys.stdout) if args.json else TimelinePrinter(agent.bus, sys.stdout)
+        )
+        # After the sinks are in place: what prepare() reports (a fallback) is an event too.
+        await agent.prepare()
+        if agent.policy_notice is not None:
+            print(f"avagent: {agent.policy_notice}; using the offline command policy", file=sys.stderr)
+        policy = describe_policy(agent.policy)
+        print(
+            f"avagent: policy {policy} with {len(agent.tools)} tools; listening to {where}", file=sys.stderr
+        )
+        await agent.run(source, handle_signals=True)
+    finally:
+        if speaker is not None:
+            speaker.stop()
+        if wav is not None:
+            wav.close()
+            print(f"avagent: the agent's voice is in {wav.path}", file=sys.stderr)
+    return 0
+
+
+def _live(
+    args: argparse.Namespace, config: AgentConfig
+) -> tuple[Agent, MicrophoneSource, DeviceSpeaker, WavSink | None]:
+    """An agent on the sound card: the default (or configured) microphone and speaker, with the
+    speaker's echo taken out of the microphone."""
+    from avagent.io.audio_devices import DeviceSpeaker, MicrophoneSource, find_device
+    from avagent.perception.echo import EchoCanceller
+
+    out_dev = find_device(config.audio.output.device, output=True)
+    rate = config.audio.output.sample_rate or int(out_dev.default_sample_rate)
+    echo = EchoCanceller(rate) if config.audio.echo_cancellation else None
+    agent = Agent(config, realtime=True, playback_rate=rate, echo=echo)
+    mic = config.audio.input
+    source = MicrophoneSource(
+        agent.bus,
+        agent.clock,
+        device=mic.device,
+        sample_rate=mic.sample_rate,
+        channels=mic.channels,
+        block_ms=mic.block_ms,
+    )
+    wav = WavSink(args.output, rate) if args.output else None
+    speaker = DeviceSpeaker(
+        agent.playback,
+        agent.clock,
+        device=out_dev.index,
+        block_ms=config.audio.output.block_ms,
+        sinks=[s for s in (wav.write if wav else None, echo.played if echo else None) if s is not None],
+    )
+    return agent, source, speaker, wav
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    config = load_run_config(args)
+    info = inspect_wav(args.input) if args.input is not None else None
+    config = apply_spatial_args(config, array=args.array, geometry=args.geometry, video=args.video, info=info)
+    if args.describe:
+        return describe_command(args, config, info)
+    return asyncio.run(run_command(args, config, info))

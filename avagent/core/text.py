@@ -1,0 +1,66 @@
+"""Text helpers every part shares: cutting text into sentences for speaking, and one-line messages.
+
+A sentence ends at ``.``, ``!``, ``?``, ``;`` or ``:`` (with any closing quotes or brackets)
+followed by white space, so "3.5" and "e.g." inside a word stay whole, or at a line break. Text
+that streams in (a model's answer) is cut as it comes, so speaking starts at the first sentence;
+a long run without such an end is cut at the last comma (or else space) before ``max_chars``, so a
+model that never ends a sentence is still heard.
+"""
+
+from __future__ import annotations
+
+import re
+
+_END = re.compile(r"[.!?;:][\"'”’)\]]*\s+|\n+")
+_PAUSE = re.compile(r"[,\u2014]\s+")
+_SPACE = re.compile(r"\s+")
+
+
+class SentenceSplitter:
+    """Feed text as it streams in; take complete sentences out."""
+
+    def __init__(self, max_chars: int | None = 220) -> None:
+        self.max_chars = max_chars
+        self._buffer = ""
+
+    def feed(self, text: str) -> list[str]:
+        """The sentences completed by ``text``."""
+        self._buffer += text
+        out: list[str] = []
+        while (m := _END.search(self._buffer)) is not None:
+            sentence = self._buffer[: m.end()].strip()
+            self._buffer = self._buffer[m.end() :]
+            if sentence:
+                out.append(sentence)
+        if self.max_chars is not None and len(self._buffer) > self.max_chars:
+            cut = None
+            for pause in _PAUSE.finditer(self._buffer, 0, self.max_chars):
+                cut = pause
+            if cut is None:
+                for space in _SPACE.finditer(self._buffer, 0, self.max_chars):
+                    cut = space
+            if cut is not None:
+                piece = self._buffer[: cut.end()].strip()
+                self._buffer = self._buffer[cut.end() :]
+                if piece:
+                    out.append(piece)
+        return out
+
+    def flush(self) -> list[str]:
+        """Whatever is left at the end of the stream."""
+        rest, self._buffer = self._buffer.strip(), ""
+        return [rest] if rest else []
+
+
+def split_sentences(text: str) -> list[str]:
+    """``text`` cut into its sentences (however long each is)."""
+    splitter = SentenceSplitter(max_chars=None)
+    return splitter.feed(text) + splitter.flush()
+
+
+def one_line(text: str, limit: int | None = 200) -> str:
+    """``text`` on one line of printable characters, at most ``limit`` long (None: any length)."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    if limit is None or len(flat) <= limit:
+        return flat
+    return flat[: limit - 3] + "..."
