@@ -99,6 +99,21 @@ def test_without_a_sound_card_run_and_devices_say_so() -> None:
     assert_one_line_error(avagent("run"), "no audio output device found")
 
 
+def test_describe_prints_the_wiring_and_runs_nothing(make_scene: SceneFactory) -> None:
+    _, path = make_scene(["turn left"], snr_db=20.0, seed=3)
+    live = avagent("run", "--describe", "--json")
+    assert live.returncode == 0, live.stderr
+    rows = {row["stage"]: row for row in map(json.loads, live.stdout.splitlines())}
+    assert list(rows)[:5] == ["microphone", "listener", "asr", "policy", "speech_out"]
+    assert rows["microphone"]["readers"] == ["listener"], "the sound card is described, not opened"
+    assert "turn_ended" in rows["listener"]["produces"]
+    assert rows["policy"]["sources"] == ["asr", "listener", "speech_out"]
+    on_file = avagent("run", "--describe", "--input", str(path))
+    assert on_file.returncode == 0, on_file.stderr
+    assert on_file.stdout.startswith("file_source\n")
+    assert "  read by:  asr, policy, speech_out, trace" in on_file.stdout
+
+
 def test_vad_prints_the_speech_segments(make_scene: SceneFactory) -> None:
     scene, path = make_scene(["turn left", "stop"], snr_db=20.0, gap_s=1.5, seed=33)
     result = avagent("vad", str(path), "--json")

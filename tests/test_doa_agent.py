@@ -20,6 +20,7 @@ from avagent.io.head import SimulatedPanTiltHead
 from avagent.perception.arrays import preset
 from avagent.sim.room import RoomRecording, Utterance, simulate_room
 from tests.drawn_faces import column_for, scene
+from tests.test_wiring import assert_published_as_declared
 
 TALKS = [
     Utterance("turn left", 30.0),
@@ -56,6 +57,7 @@ async def test_the_agent_reports_directions_and_turns_its_head_to_each_talker(
     assert [round(d["azimuth_deg"] / 10) * 10 % 360 for d in directions] == [30, 330, 30]
     assert [d["source_id"] for d in directions] == [1, 2, 1]
     assert len(result.of_type("transcript")) == 3, "the rest of the agent works as before"
+    assert_published_as_declared([result.source, *result.agent.stages], result.events)
     head = result.agent.parts.spatial.head
     assert isinstance(head, SimulatedPanTiltHead)
     assert len(head.commands) <= 4, "one move per change of talker (plus an interim), no jitter"
@@ -108,6 +110,7 @@ async def test_with_a_video_the_speaker_is_named_by_face_and_the_head_follows_fa
     assert isinstance(head, SimulatedPanTiltHead)
     assert abs(wrap180(head.target()[0] - 30.0)) < 2.0, "the head ends on the last speaker's face"
     assert not result.of_type("error")
+    assert_published_as_declared([result.source, *result.agent.stages], result.events)
 
 
 def test_cli_doa_prints_one_line_per_segment(

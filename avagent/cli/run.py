@@ -16,6 +16,7 @@ from avagent.agent.config import AgentConfig, load_config, parse_config, with_ov
 from avagent.agent.files import FileRun
 from avagent.cli.timeline import TimelinePrinter
 from avagent.core.errors import InputError
+from avagent.core.messages import AudioFrame
 from avagent.core.stage import Stage, describe
 from avagent.io.sinks import JsonlSink, WavSink
 from avagent.io.wav import WavInfo, inspect_wav
@@ -73,7 +74,8 @@ def describe_command(args: argparse.Namespace, config: AgentConfig, info: WavInf
         run = FileRun(info.path, config, info=info, keep=False)
         stages: list[Stage] = [run.source, *run.agent.stages]
     else:
-        stages = list(Agent(config).stages)
+        # The sound card is not opened to describe it.
+        stages = [_Declared("microphone", (), (AudioFrame,)), *Agent(config).stages]
     for row in describe(stages):
         if args.json:
             print(json.dumps(dataclasses.asdict(row)))
@@ -154,6 +156,18 @@ def _live(
         sinks=[s for s in (wav.write if wav else None, echo.played if echo else None) if s is not None],
     )
     return agent, source, speaker, wav
+
+
+@dataclasses.dataclass(frozen=True)
+class _Declared:
+    """A stage known by its declaration alone."""
+
+    name: str
+    consumes: tuple[type, ...]
+    produces: tuple[type, ...]
+
+    async def run(self) -> None:
+        raise NotImplementedError(self.name)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -44,10 +44,6 @@ class AudioFrame:
         """Media time just after the last sample."""
         return self.t + self.duration
 
-    def capture_time_of(self, t: float) -> float:
-        """The monotonic capture instant of the sample at media time ``t``."""
-        return self.t_capture + (t - self.t)
-
     def float_channels(self) -> np.ndarray:
         """All channels as float32 in [-1, 1], shape ``(n, channels)``."""
         return to_float32(self.samples)

@@ -78,11 +78,3 @@ class SimulatedBody:
             "head_deg": round(self._head.position(now), 2),
             "moving": not (self._heading.done(now) and self._head.done(now)),
         }
-
-    def seconds_to_still(self) -> float:
-        """How long until every motion has finished, at the current speeds."""
-        now = time.monotonic()
-        left = 0.0
-        for motion in (self._heading, self._head):
-            left = max(left, abs(motion.target - motion.position(now)) / motion.speed)
-        return left

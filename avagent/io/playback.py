@@ -41,17 +41,11 @@ class Playback:
         self._queue: deque[Utterance] = deque()
         self._current: Utterance | None = None
         self._paused = False
-        self.samples_played = 0
-        """Speech samples pulled so far (silence not counted)."""
 
     @property
     def speaking(self) -> bool:
         """True while there is speech playing, paused, or waiting to play."""
         return self._current is not None or bool(self._queue)
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
 
     def enqueue(self, utterance: Utterance) -> None:
         if utterance.audio.shape[0] == 0:
@@ -123,7 +117,6 @@ class Playback:
                             total_s=total,
                         )
                     )
-            self.samples_played += filled
         for event in events:
             self._emit(event)
         return out

@@ -57,7 +57,6 @@ class JsonlSink:
         self._owned = path is not None
         self._out: IO[str] = open(path, "w", encoding="utf-8") if path is not None else (out or sys.stdout)  # noqa: SIM115
         self._events = bus.subscribe(Event, name="jsonl.events", maxsize=1024)
-        self.written = 0
 
     async def run(self) -> None:
         try:
@@ -69,13 +68,6 @@ class JsonlSink:
     def write(self, event: Event) -> None:
         self._out.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
         self._out.flush()
-        self.written += 1
-
-    def drain(self) -> None:
-        """Write what is still queued (at shutdown, so that nothing is lost)."""
-        while (event := self._events.get_nowait()) is not None:
-            self.write(event)
-        self._events.task_done()
 
     def close(self) -> None:
         if self._owned and not self._out.closed:

@@ -64,7 +64,6 @@ class UtteranceSum:
     """The running sum of one utterance's hop cross-spectra, exact to the hop near its end."""
 
     def __init__(self, shape: tuple[int, int], tail_s: float) -> None:
-        self._shape = shape
         self._tail_s = tail_s
         self._weighted = np.zeros(shape, dtype=np.complex128)
         self._weights = np.zeros(shape, dtype=np.float64)
@@ -136,8 +135,6 @@ class SoundDirectionStage:
         self._anchor = (0.0, time.monotonic())
         self._reported_channels = False
         self.hops_analysed = 0
-        self.compute_s = 0.0
-        """Thread CPU time spent analysing and steering (for benchmarks)."""
 
     async def run(self) -> None:
         async for item in self._input:
@@ -224,12 +221,10 @@ class SoundDirectionStage:
         end = (self._written - self._frame) // self._hop + 1
         if end <= first:
             return
-        started = time.thread_time()
         block = self._slice(first * self._hop, (end - 1) * self._hop + self._frame)
         weighted, weights = self.srp.cross_spectra(self.srp.frames_of(block))
         centres = self._t0 + (np.arange(first, end) * self._hop + self._frame / 2) / self._rate
         self._sum.add(centres, weighted, weights)
-        self.compute_s += time.thread_time() - started
         self.hops_analysed += end - first
         self._next_hop = end
 
@@ -297,10 +292,7 @@ class SoundDirectionStage:
         ]
 
     def _steer(self, weighted: np.ndarray, weights: np.ndarray) -> Peak:
-        started = time.thread_time()
-        peak = self.srp.peak(self.srp.power(self.srp.average(weighted, weights)))
-        self.compute_s += time.thread_time() - started
-        return peak
+        return self.srp.peak(self.srp.power(self.srp.average(weighted, weights)))
 
     def _event(
         self,

@@ -32,7 +32,6 @@ class FaceTrack:
     id: int
     box: Box
     score: float
-    hits: int = 1
     missed: int = 0
     mouth: np.ndarray | None = field(default=None, repr=False)
     mouth_motion: float = 0.0
@@ -97,7 +96,6 @@ class FaceTracker:
             used_detections.add(di)
             track, det = self.tracks[ti], detections[di]
             track.box, track.score = det.box, det.score
-            track.hits += 1
             track.missed = 0
         for ti, track in enumerate(self.tracks):
             if ti not in used_tracks:

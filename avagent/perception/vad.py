@@ -167,11 +167,6 @@ class SpeechSegmenter:
         self._candidate_start = None
         self._candidate_voiced = 0.0
 
-    @property
-    def speech_start(self) -> float:
-        """Start of the current (or last) segment."""
-        return self._start
-
     def push(self, probability: float, t0: float, t1: float) -> SegmentStart | SegmentEnd | None:
         """Account for the chunk ``[t0, t1)``; returns a segment boundary when one was found."""
         s = self.settings

@@ -34,7 +34,6 @@ class Transcriber:
         self._inbox = bus.subscribe(TurnEnded, SpeechSoFar, name="asr.turns", maxsize=32)
         self._early_enabled = early
         self._early: tuple[float, float, asyncio.Task[Recognition]] | None = None
-        self.early_hits = 0
 
     async def run(self) -> None:
         try:
@@ -65,7 +64,6 @@ class Transcriber:
             task, self._early = self._early[2], None
             with contextlib.suppress(Exception):
                 result = await task
-                self.early_hits += 1
                 return result
         self._drop_early()
         return await self.recognizer.transcribe(turn.audio, turn.sample_rate)
