@@ -1,19 +1,30 @@
-"""pocketsphinx decoding, shared by the recogniser (in this process) and its worker processes.
+"""pocketsphinx decoding, and the worker process that does it: ``python -m
+avagent.perception.asr.sphinx_decoding``.
 
 Two decoders: the grammar made from the tools' spoken phrases (or the general language model) and,
 with a grammar, an unconstrained phone loop whose score gives the grammar match its confidence.
 Digitally silent stretches throw off pocketsphinx's noise estimate, and its noise tracker carries
 state from one utterance to the next; both are dealt with here (see ``_stateless_features``).
+
+pocketsphinx holds the GIL while it decodes, so the recogniser runs ``serve`` in worker processes.
+A worker reads one JSON line of settings (``grammar``, ``dictionary``), answers ``{"ok": true}``
+(or ``{"error": ...}``), then serves requests until its input closes: a request is a kind byte
+(``w`` for the grammar, ``p`` for the phone loop), a 4-byte little-endian length and that many
+bytes of 16 kHz int16 PCM; the answer is one JSON line ``{"text": ..., "score": ...}``.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
+import json
 import os
+import struct
+import sys
 import tempfile
-from typing import Any
+from typing import Any, BinaryIO
 
+from avagent.core.child_process import answer
 from avagent.core.messages import SAMPLE_RATE
 from avagent.perception.asr.base import RecognizerError
 
@@ -102,3 +113,36 @@ def grammar_words(jsgf: str) -> set[str]:
             if token and not token.startswith("<") and not token.startswith("/"):
                 words.add(token)
     return words
+
+
+KINDS = {b"w": "words", b"p": "phones"}
+
+
+def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
+    """The worker process: settings, then one answer per request, until its input closes."""
+    settings = json.loads(stdin.readline() or b"{}")
+    try:
+        decoders = make_decoders(settings.get("grammar"), settings.get("dictionary"))
+    except Exception as exc:
+        answer(stdout, {"error": str(exc)})
+        return 1
+    answer(stdout, {"ok": True})
+    while True:
+        header = stdin.read(5)
+        if len(header) < 5:
+            return 0
+        kind = KINDS.get(header[:1])
+        (length,) = struct.unpack("<I", header[1:])
+        pcm = stdin.read(length)
+        if kind is None or kind not in decoders or len(pcm) < length:
+            answer(stdout, {"error": f"bad request {header[:1]!r}"})
+            continue
+        try:
+            text, score = decode(decoders[kind], pcm)
+            answer(stdout, {"text": text, "score": score})
+        except Exception as exc:
+            answer(stdout, {"error": f"{type(exc).__name__}: {exc}"})
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve(sys.stdin.buffer, sys.stdout.buffer))
