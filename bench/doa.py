@@ -39,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avagent.core.angles import wrap180
 from avagent.core.bus import Bus
-from avagent.core.events import SoundDirection, SpeechEnded, SpeechStarted
+from avagent.core.events import Faces, SoundDirection, SpeechEnded, SpeechStarted
 from avagent.core.messages import AudioFrame, VideoFrame
+from avagent.core.streams import OverflowPolicy
 from avagent.perception.arrays import preset
 from avagent.perception.doa import SoundDirectionStage
 from avagent.perception.vad import detect_speech
@@ -258,6 +259,10 @@ async def audio_path(seconds: float, with_video: bool) -> dict[str, float]:
                 await asyncio.sleep(1 / VIDEO_FPS)
 
         tasks.append(asyncio.create_task(camera()))
+        # Measure the steady state: the worker process is up and detecting before the audio starts.
+        seen = bus.subscribe(Faces, name="bench.faces", maxsize=1, policy=OverflowPolicy.KEEP_LATEST)
+        await seen.get()
+        frames_before = faces.frames_seen
     vad_ms: list[float] = []
     path_ms: list[float] = []
     work_ms: list[float] = []
@@ -284,7 +289,7 @@ async def audio_path(seconds: float, with_video: bool) -> dict[str, float]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     if with_video:
-        frames_detected = faces.frames_seen
+        frames_detected = faces.frames_seen - frames_before
     return {
         "frames": len(vad_ms),
         "vad_p50_ms": round(float(np.percentile(vad_ms, 50)), 3),

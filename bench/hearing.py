@@ -144,7 +144,6 @@ def main() -> None:
     out["recognition"] = recognition_accuracy(resources)
     print("2/2 echo cancellation", file=sys.stderr)
     out["echo_cancellation"] = echo_cancellation()
-    resources.recognizer.close()  # type: ignore[attr-defined]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "hearing.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))

@@ -223,6 +223,7 @@ async def barge_in_latency(trials: int) -> dict[str, Any]:
     import tempfile
 
     resources = Resources(AgentConfig())
+    await resources.start()
     rows: list[dict[str, float]] = []
     failed = 0
     try:

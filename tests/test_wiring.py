@@ -159,3 +159,13 @@ def test_the_builder_passes_every_setting_on(resources: Resources) -> None:
     assert parts.spatial.follow.settings.hysteresis_deg == 7.0
     assert parts.spatial.head is not None
     assert parts.spatial.head.limits.pan_max_deg == 90.0
+
+
+def test_event_classes_are_named_after_their_json_types() -> None:
+    def subclasses(kind: type[Event]) -> list[type[Event]]:
+        return [s for c in kind.__subclasses__() for s in (c, *subclasses(c))]
+
+    events = subclasses(Event)
+    assert len(events) >= 20
+    for kind in events:
+        assert kind.__name__ == "".join(part.title() for part in kind.type.split("_")), kind.type

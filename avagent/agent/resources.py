@@ -99,14 +99,25 @@ class Resources:
     Building checks the configuration; ``start`` loads models and starts worker processes, ``stop``
     ends them. Both are safe to call twice, and from several agents at once."""
 
-    def __init__(self, config: AgentConfig, tools: ToolRegistry | None = None) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        tools: ToolRegistry | None = None,
+        *,
+        recognizer: Recognizer | None = None,
+        synthesizer: Synthesizer | None = None,
+    ) -> None:
+        """``tools``: whose phrases the offline recogniser listens for (the built-in ones by default).
+        ``recognizer``, ``synthesizer``: your own, in place of the configured backends."""
         self.config = config
         template_tools = tools if tools is not None else default_tools(config, SimulatedBody())
         extra = CONFIRM_PHRASES if needs_confirmation(config, template_tools) else ()
         self.phrases = CommandPhrases(template_tools, extra_phrases=extra)
-        grammar = self.phrases.jsgf() if config.asr.backend == "pocketsphinx" else None
-        self.recognizer: Recognizer = build_recognizer(config, grammar)
-        self.synthesizer: Synthesizer = build_synthesizer(config)
+        if recognizer is None:
+            grammar = self.phrases.jsgf() if config.asr.backend == "pocketsphinx" else None
+            recognizer = build_recognizer(config, grammar)
+        self.recognizer: Recognizer = recognizer
+        self.synthesizer: Synthesizer = synthesizer if synthesizer is not None else build_synthesizer(config)
 
     async def start(self) -> None:
         # Each part's start is idempotent and safe to run from several agents at once.

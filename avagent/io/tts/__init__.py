@@ -1,1 +1,1 @@
-"""avagent."""
+"""Speech synthesis backends: espeak-ng, piper, and OpenAI-compatible servers."""

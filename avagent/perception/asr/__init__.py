@@ -1,1 +1,1 @@
-"""avagent."""
+"""Speech recognition: the stage, and the pocketsphinx, faster-whisper and OpenAI backends."""
