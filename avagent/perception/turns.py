@@ -54,7 +54,7 @@ class TurnDetector:
         """``step_s``: how often the detector is asked (one VAD chunk). The hangover ends at the
         nearest step, so that on average the silence waited is ``hangover_ms``, not half a step more."""
         self.settings = s = settings or TurnSettings()
-        self._hangover_s = s.hangover_ms / 1000.0 - step_s / 2
+        self._turn_end_silence_s = s.hangover_ms / 1000.0 - step_s / 2
         self._min_barge_in_s = s.min_barge_in_ms / 1000.0 - 1e-9
         self._turns = 0
         self._turn_start: float | None = None
@@ -124,7 +124,7 @@ class TurnDetector:
             interruption = Interruption("barge_in", t)
         if self._turn_start is None or self._over_agent:
             return None, interruption
-        if not self._in_speech and t - last_voiced >= self._hangover_s:
+        if not self._in_speech and t - last_voiced >= self._turn_end_silence_s:
             return self._end_turn(self._turn_start, self._last_end, t, forced=False), interruption
         if t - self._turn_start >= s.max_utterance_s:
             end = self._end_turn(self._turn_start, t, t, forced=True)
