@@ -102,7 +102,7 @@ def test_describe_follows_the_declarations(resources: Resources) -> None:
 
 def defaults(kind: type) -> dict[str, object]:
     if issubclass(kind, BaseModel):
-        return {name: f.default for name, f in kind.model_fields.items()}
+        return {name: f.get_default(call_default_factory=True) for name, f in kind.model_fields.items()}
     assert dataclasses.is_dataclass(kind)
     out: dict[str, object] = {}
     for f in dataclasses.fields(kind):

@@ -7,19 +7,17 @@ Every field has a default, so an empty file (or none) is the laptop set-up of
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from avagent.agent.serve.config import ServeConfig
+from avagent.agent.settings import Section
 from avagent.core.errors import ConfigError
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AudioInputConfig(_Section):
+class AudioInputConfig(Section):
     device: str | int | None = None
     """Input device by name (or part of it) or index; None for the system default."""
     sample_rate: int | None = Field(default=None, gt=0)
@@ -28,14 +26,14 @@ class AudioInputConfig(_Section):
     block_ms: float = Field(default=32.0, gt=1.0, le=200.0)
 
 
-class AudioOutputConfig(_Section):
+class AudioOutputConfig(Section):
     device: str | int | None = None
     sample_rate: int | None = Field(default=None, gt=0)
     """Playback rate; None for the device's own (or 22,050 Hz when writing a file)."""
     block_ms: float = Field(default=20.0, gt=1.0, le=200.0)
 
 
-class AudioConfig(_Section):
+class AudioConfig(Section):
     input: AudioInputConfig = AudioInputConfig()
     output: AudioOutputConfig = AudioOutputConfig()
     echo_cancellation: bool = True
@@ -43,7 +41,7 @@ class AudioConfig(_Section):
     microphone hears (WebRTC's AEC3), so that it never takes itself for the user cutting in."""
 
 
-class VadConfig(_Section):
+class VadConfig(Section):
     backend: Literal["onnx", "jit"] = "onnx"
     threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     neg_threshold: float = Field(default=0.35, gt=0.0, lt=1.0)
@@ -61,7 +59,7 @@ class VadConfig(_Section):
         return self
 
 
-class TurnConfig(_Section):
+class TurnConfig(Section):
     hangover_ms: float = Field(default=300.0, ge=0.0, le=5000.0)
     """Silence after speech that ends the user's turn."""
     max_utterance_s: float = Field(default=15.0, gt=0.5, le=120.0)
@@ -72,7 +70,7 @@ class TurnConfig(_Section):
     """Hold the agent's voice at the first sound of the user's speech, until it is clear."""
 
 
-class WhisperConfig(_Section):
+class WhisperConfig(Section):
     model: str = "base.en"
     """A faster-whisper model name (downloaded on first use) or a local model directory."""
     device: str = "cpu"
@@ -81,41 +79,43 @@ class WhisperConfig(_Section):
     beam_size: int = Field(default=1, ge=1)
 
 
-class OpenAIAsrConfig(_Section):
+class OpenAIAsrConfig(Section):
     model: str = "whisper-1"
     base_url: str | None = None
     language: str | None = None
     timeout_s: float = Field(default=30.0, gt=0.0)
 
 
-class AsrConfig(_Section):
+class AsrConfig(Section):
     backend: Literal["pocketsphinx", "whisper", "openai"] = "pocketsphinx"
     whisper: WhisperConfig = WhisperConfig()
     openai: OpenAIAsrConfig = OpenAIAsrConfig()
 
 
-class PiperConfig(_Section):
+class PiperConfig(Section):
     model: str | None = None
     """Path of a piper voice (``.onnx`` with its ``.onnx.json`` beside it)."""
 
 
-class OpenAITtsConfig(_Section):
+class OpenAITtsConfig(Section):
     model: str = "tts-1"
     voice: str = "alloy"
     base_url: str | None = None
     timeout_s: float = Field(default=30.0, gt=0.0)
 
 
-class TtsConfig(_Section):
+class TtsConfig(Section):
     backend: Literal["espeak", "piper", "openai"] = "espeak"
     voice: str = "en-us"
     """espeak-ng voice name."""
     rate_wpm: int = Field(default=160, ge=80, le=450)
     piper: PiperConfig = PiperConfig()
     openai: OpenAITtsConfig = OpenAITtsConfig()
+    max_queued_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+    """Synthesised speech that may wait for the speaker; synthesis waits while more is queued."""
 
 
-class PolicyConfig(_Section):
+class PolicyConfig(Section):
     model: str | None = None
     """A chat model (``openai:gpt-4o-mini``, ``ollama:llama3.1``...); None for the offline commands."""
     base_url: str | None = None
@@ -144,25 +144,33 @@ class PolicyConfig(_Section):
     """How long the check that the model is reachable (at start) may take."""
     fallback_notice: str = "I cannot reach my language model, so I only understand simple commands."
     """Said once when the model is unreachable at start and the offline commands take over."""
+    max_answer_words: int = Field(default=300, ge=1, le=100_000)
+    """The most one answer says (about two minutes of speech); the model is then cut off."""
+    max_answer_s: float = Field(default=30.0, gt=0.0, le=3600.0)
+    """The longest the model may take over one answer, all its steps together, on the wall clock."""
+    cut_notice: str = "I will stop there."
+    """Said when an answer is cut at one of those limits."""
+    max_tool_calls_per_step: int = Field(default=8, ge=1, le=256)
+    """Tool calls one model step may ask for; the ones beyond are refused and the model is told."""
 
 
-class RateLimitConfig(_Section):
+class RateLimitConfig(Section):
     calls: int = Field(ge=1)
     per_s: float = Field(gt=0.0)
 
 
-class McpServerConfig(_Section):
+class McpServerConfig(Section):
     """An MCP server whose tools the agent may use."""
 
     transport: Literal["stdio", "http", "streamable_http", "sse"] = "stdio"
     command: str | None = None
     """stdio: the program that runs the server."""
-    args: list[str] = []
+    args: list[str] = Field(default_factory=list)
     env: dict[str, str] | None = None
     cwd: str | None = None
     url: str | None = None
     """http / sse: the server's endpoint (e.g. http://127.0.0.1:8000/mcp)."""
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = Field(default_factory=dict)
     permission: Literal["allow", "confirm", "deny"] = "confirm"
     """Permission of this server's tools unless ``tools.permissions`` names them."""
     timeout_s: float = Field(default=10.0, gt=0.0)
@@ -178,81 +186,26 @@ class McpServerConfig(_Section):
         return self
 
 
-class ToolsConfig(_Section):
-    builtin: list[Literal["turn", "look_at", "stop", "what_time", "say"]] = [
-        "turn",
-        "look_at",
-        "stop",
-        "what_time",
-        "say",
-    ]
-    permissions: dict[str, Literal["allow", "confirm", "deny"]] = {}
+BuiltinTool = Literal["turn", "look_at", "stop", "what_time", "say"]
+
+
+class ToolsConfig(Section):
+    builtin: list[BuiltinTool] = Field(default_factory=lambda: list(get_args(BuiltinTool)))
+    permissions: dict[str, Literal["allow", "confirm", "deny"]] = Field(default_factory=dict)
     """Per tool: ``allow``, ``confirm`` (asked aloud, yes/no) or ``deny``; overrides the tool's own."""
-    rate_limits: dict[str, RateLimitConfig] = {}
+    rate_limits: dict[str, RateLimitConfig] = Field(default_factory=dict)
     """Per tool (or ``"*"`` for each tool without its own): at most ``calls`` per ``per_s`` seconds."""
     timeout_s: float | None = Field(default=None, gt=0.0)
     """Timeout of every tool call, overriding each tool's own (None: the tool's own, 10 s by default)."""
     confirm_timeout_s: float = Field(default=10.0, gt=0.0)
     """How long to wait for a spoken yes or no; silence cancels."""
-    mcp_servers: dict[str, McpServerConfig] = {}
+    sync_workers: int = Field(default=4, ge=1, le=256)
+    """Threads for tools that are plain (blocking) functions, apart from the ones hearing and speech
+    use; a call that finds them all held (by tools that never return) is refused."""
+    mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)
 
 
-class IceServerConfig(_Section):
-    """A STUN or TURN server for calls (``turn:`` / ``turns:`` with a username and credential)."""
-
-    urls: list[str] = Field(min_length=1)
-    username: str | None = None
-    credential: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_url(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("urls"), str):
-            return {**data, "urls": [data["urls"]]}
-        return data
-
-    @model_validator(mode="after")
-    def _urls_known(self) -> IceServerConfig:
-        for url in self.urls:
-            scheme = url.split(":", 1)[0]
-            if scheme not in ("stun", "stuns", "turn", "turns") or ":" not in url:
-                raise ValueError(f"{url!r} is not a stun:, turn: or turns: URL")
-            if scheme.startswith("turn") and (self.username is None or self.credential is None):
-                raise ValueError(f"the TURN server {url} needs a username and a credential")
-        return self
-
-
-class ServeConfig(_Section):
-    """``avagent serve``: the call server (see docs/webrtc.md)."""
-
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
-    ice_servers: list[IceServerConfig] = []
-    """STUN/TURN servers for both ends of each call; none is right on one machine or a LAN."""
-    loopback_only: bool = False
-    """Every ICE candidate on 127.0.0.1: caller and server on this machine (tests, sandboxes)."""
-    token: str | None = None
-    """A bearer token every request but ``/healthz`` must carry (header, or ``?token=`` for the page)."""
-    token_env: str | None = None
-    """Or: the environment variable that holds the token (keeps it out of the file)."""
-    max_calls: int = Field(default=16, ge=1, le=1000)
-    max_offer_bytes: int = Field(default=65536, ge=1024, le=1 << 22)
-    idle_timeout_s: float = Field(default=600.0, gt=0.0)
-    """Hang up after this long with nobody speaking."""
-    stall_timeout_s: float = Field(default=2.0, gt=0.0, le=60.0)
-    """Hang up when the caller's audio stops arriving for this long (the browser vanished)."""
-    connect_timeout_s: float = Field(default=15.0, gt=0.0)
-    """Give up on a call whose media has not started this long after the answer."""
-    video_fps: float = Field(default=5.0, ge=0.0, le=60.0)
-    """Camera frames per second handed to sight (0: none)."""
-    tls_cert: str | None = None
-    """A PEM certificate (chain) to serve HTTPS: browsers on other machines, phones above all,
-    give the page the microphone and camera only over HTTPS."""
-    tls_key: str | None = None
-    """Its private key, if not in the certificate file."""
-
-
-class DoaConfig(_Section):
+class DoaConfig(Section):
     """Sound direction (docs/spatial.md)."""
 
     min_confidence: float = Field(default=0.05, ge=0.0, le=1.0)
@@ -272,7 +225,7 @@ class DoaConfig(_Section):
         return self
 
 
-class ArrayConfig(_Section):
+class ArrayConfig(Section):
     """The microphone array: a preset, a YAML geometry file, or the positions themselves (channel i
     of the input is microphone i). None of them: no sound directions."""
 
@@ -293,7 +246,7 @@ class ArrayConfig(_Section):
         return self.preset is not None or self.geometry is not None or self.mics is not None
 
 
-class CameraConfig(_Section):
+class CameraConfig(Section):
     """A camera (device index or stream URL) or a video file; None: no sight."""
 
     source: int | str | None = None
@@ -308,7 +261,7 @@ class CameraConfig(_Section):
     """Azimuth of the camera's axis in the microphone array's frame."""
 
 
-class FaceConfig(_Section):
+class FaceConfig(Section):
     """Face detection and tracking on the camera's frames, and who of them is speaking."""
 
     model: str | None = None
@@ -328,7 +281,7 @@ class FaceConfig(_Section):
     """Also find faces in callers' video (``avagent serve``): about 13 ms of CPU per frame per call."""
 
 
-class HeadConfig(_Section):
+class HeadConfig(Section):
     """A pan-tilt head that turns toward the active speaker (simulated unless a driver is given)."""
 
     enabled: bool = False
@@ -343,7 +296,7 @@ class HeadConfig(_Section):
     """Sound directions less sure than this do not move the head."""
 
 
-class AgentConfig(_Section):
+class AgentConfig(Section):
     """Everything an agent needs to know; see configs/laptop.yaml for a commented example."""
 
     base_url: str | None = None

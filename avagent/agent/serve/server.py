@@ -28,8 +28,9 @@ from typing import Any
 from aiohttp import web
 
 from avagent.agent.agent import Agent
-from avagent.agent.config import AgentConfig, ServeConfig
+from avagent.agent.config import AgentConfig
 from avagent.agent.resources import Resources
+from avagent.agent.serve.config import ServeConfig
 from avagent.agent.serve.session import CallSession
 from avagent.core.errors import ConfigError, InputError
 from avagent.core.text import one_line

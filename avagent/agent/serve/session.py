@@ -32,8 +32,9 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 
 from avagent.agent.agent import Agent
-from avagent.agent.config import AgentConfig, ServeConfig
+from avagent.agent.config import AgentConfig
 from avagent.agent.resources import Resources
+from avagent.agent.serve.config import ServeConfig
 from avagent.io.webrtc.audio_in import CallAudioSource
 from avagent.io.webrtc.audio_out import AgentVoiceTrack
 from avagent.io.webrtc.events_out import EventChannel
