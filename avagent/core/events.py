@@ -17,8 +17,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from avagent.core.messages import SAMPLE_RATE
+from avagent.core.text import one_line, redact
 
 _INTERNAL = {"json": False}
+MAX_ERROR_CHARS = 300
+"""An error event's message is cut to this many characters."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -264,6 +267,11 @@ class Error(Event):
     type: ClassVar[str] = "error"
     stage: str
     message: str
+
+    def __post_init__(self) -> None:
+        # Every error leaves the process (sinks, a call's page, the robot bus): one bounded line,
+        # with anything that looks like a credential taken out, whoever made it.
+        object.__setattr__(self, "message", one_line(redact(self.message), MAX_ERROR_CHARS))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

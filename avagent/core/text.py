@@ -64,3 +64,33 @@ def one_line(text: str, limit: int | None = 200) -> str:
     if limit is None or len(flat) <= limit:
         return flat
     return flat[: limit - 3] + "..."
+
+
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+(?::[^/\s@]*)?@")
+_SECRET_PARAMETER = re.compile(
+    r"(?i)\b((?:api[_-]?key|access[_-]?token|token|key|secret|password|passwd|credential|signature|sig)"
+    r"[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;}]+"
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=-]{8,}")
+_KEY_LIKE = re.compile(r"\b(sk|pk|rk|ghp|gho|xox[abp]|hf)[-_][A-Za-z0-9_-]{12,}\b")
+
+
+def redact(text: str) -> str:
+    """``text`` with what looks like a credential replaced by ``***``: the user and password of a
+    URL, ``key=...``, ``token: ...`` and the like, bearer and basic credentials, and API keys in
+    their usual shapes. For everything that leaves the process: events, logs, errors."""
+    text = _URL_CREDENTIALS.sub(r"\1***@", text)
+    text = _SECRET_PARAMETER.sub(r"\1***", text)
+    text = _BEARER.sub(r"\1 ***", text)
+    return _KEY_LIKE.sub("***", text)
+
+
+def describe_error(exc: BaseException, limit: int = 200) -> str:
+    """What went wrong, fit for an event or a log line: the exception's type and its message, on one
+    line, redacted and bounded. An HTTP error from another server gives its status, never its body
+    (which may echo a prompt, a key or the server's internals)."""
+    status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
+    if isinstance(status, int) and 100 <= status <= 599:
+        return f"{type(exc).__name__}: HTTP {status}"
+    message = one_line(redact(str(exc)), limit)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -25,7 +25,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage, SystemMessage
 
 from avagent.core.events import Event, SpeakingEnded, ToolResult, Transcript
-from avagent.core.text import SentenceSplitter
+from avagent.core.text import SentenceSplitter, describe_error
 from avagent.policy.base import Actions
 from avagent.policy.context import PerceptionContext
 from avagent.policy.memory import CallRecord, ConversationMemory, StepRecord, TurnRecord
@@ -193,7 +193,7 @@ class LLMPolicy:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    raise ModelFailed(f"{type(exc).__name__}: {exc}") from exc
+                    raise ModelFailed(describe_error(exc)) from exc
                 if not isinstance(chunk, AIMessageChunk):
                     continue
                 await actions.first_token()
