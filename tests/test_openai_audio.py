@@ -43,7 +43,8 @@ async def audio_server(resources: Resources) -> AsyncIterator[AudioServer]:
 
     def failure() -> web.Response | None:
         if server.fail_next:
-            return web.json_response({"error": {"message": "overloaded"}}, status=server.fail_next.pop(0))
+            body = {"error": {"message": "overloaded; your key sk-live-0123456789abcdef was logged"}}
+            return web.json_response(body, status=server.fail_next.pop(0))
         return None
 
     async def transcriptions(request: web.Request) -> web.Response:
@@ -123,6 +124,7 @@ async def test_server_errors_are_reported_and_the_agent_carries_on(
     assert len(errors) == 1
     assert errors[0]["stage"] == "asr"
     assert "HTTP 500" in errors[0]["message"]
+    assert "overloaded" not in errors[0]["message"], "the server's own text never reaches an event"
     assert [c["name"] for c in result.of_type("tool_call")] == ["stop"], "the second command still works"
 
 

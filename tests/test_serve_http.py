@@ -99,21 +99,35 @@ async def test_the_token_can_come_from_the_environment(
         assert response.status == 200
 
 
-async def test_the_page_carries_the_ice_servers_and_nothing_can_break_out_of_its_script(
+async def test_the_ice_servers_come_with_the_token_and_the_page_holds_none(
     resources: Resources, http: aiohttp.ClientSession
 ) -> None:
     config = serve_config(
+        token=TOKEN,
         ice_servers=[
             {"urls": "stun:stun.example.org:3478"},
-            {"urls": ["turn:turn.example.org:3478"], "username": "</script><b>", "credential": "pw"},
-        ]
+            {"urls": ["turn:turn.example.org:3478"], "username": "</script><b>", "credential": "pw-TURN"},
+        ],
     )
-    async with running_server(config, resources) as (_server, url), http.get(url) as response:
-        page = await response.text()
-    assert response.headers["Content-Type"].startswith("text/html")
-    assert '"urls": ["stun:stun.example.org:3478"]' in page
-    assert '"username": "\\u003c/script>\\u003cb>"' in page
-    assert page.count("</script>") == 1
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with running_server(config, resources) as (_server, url):
+        async with http.get(url, params={"token": TOKEN}) as response:
+            page = await response.text()
+            assert response.headers["Referrer-Policy"] == "no-referrer"
+        async with http.get(url + "ice-servers") as response:
+            assert (await refusal(response))[0] == 401
+        async with http.get(url + "ice-servers", headers=auth) as response:
+            assert response.headers["Cache-Control"] == "no-store"
+            ice = await response.json()
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert ice == {
+        "iceServers": [
+            {"urls": ["stun:stun.example.org:3478"]},
+            {"urls": ["turn:turn.example.org:3478"], "username": "</script><b>", "credential": "pw-TURN"},
+        ]
+    }
+    assert "pw-TURN" not in page
+    assert "turn.example.org" not in page
 
 
 async def test_bad_offers_are_refused_while_a_call_goes_on_undisturbed(

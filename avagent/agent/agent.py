@@ -84,6 +84,8 @@ class Agent:
         self._stop_requested = asyncio.Event()
         self._stopped = asyncio.Event()
         self._running = False
+        self.stop_signal: signal.Signals | None = None
+        """The signal that stopped a run started with ``handle_signals`` (None: it was not one)."""
 
     @property
     def tools(self) -> ToolRegistry:
@@ -133,7 +135,7 @@ class Agent:
         signals = []
         for sig in (signal.SIGINT, signal.SIGTERM) if handle_signals else ():
             try:
-                loop.add_signal_handler(sig, self.request_stop)
+                loop.add_signal_handler(sig, self._stop_on_signal, sig)
                 signals.append(sig)
             except (NotImplementedError, RuntimeError):
                 pass
@@ -189,6 +191,11 @@ class Agent:
                     Error(t=self.clock.now(), stage=stage.name, message=f"{type(exc).__name__}: {exc}")
                 )
                 await asyncio.sleep(min(0.05 * 2**failures, 2.0))
+
+    def _stop_on_signal(self, sig: signal.Signals) -> None:
+        if self.stop_signal is None:
+            self.stop_signal = sig
+        self.request_stop()
 
     def request_stop(self) -> None:
         """Ask the agent to stop (safe from a signal handler); returns at once."""

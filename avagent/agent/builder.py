@@ -37,6 +37,7 @@ from avagent.perception.vad import SileroJitVad, SileroVad, VadSettings
 from avagent.policy.base import Policy
 from avagent.policy.commands import CommandPolicy
 from avagent.policy.follow import FollowSettings, FollowSpeaker
+from avagent.policy.limits import AnswerLimits
 from avagent.policy.runner import PolicyRunner
 from avagent.tools.executor import RateLimit, ToolExecutor
 from avagent.tools.phrases import CommandPhrases
@@ -57,14 +58,27 @@ DEFAULT_PLAYBACK_RATE = 22050
 # --- the policy ----------------------------------------------------------------------------------
 
 
-def build_executor(config: AgentConfig, registry: ToolRegistry) -> ToolExecutor:
-    """The executor with the configured permissions, rate limits and timeout."""
+def build_executor(config: AgentConfig, registry: ToolRegistry, clock: MediaClock) -> ToolExecutor:
+    """The executor with the configured permissions, rate limits, timeout and threads. Rate limits
+    count media time: a recording fed faster than real time is limited as it would be live."""
     t = config.tools
     return ToolExecutor(
         registry,
         permissions=dict(t.permissions),
         rate_limits={name: RateLimit(r.calls, r.per_s) for name, r in t.rate_limits.items()},
         timeout_s=t.timeout_s,
+        sync_workers=t.sync_workers,
+        clock=clock.now,
+    )
+
+
+def answer_limits(config: AgentConfig) -> AnswerLimits:
+    p = config.policy
+    return AnswerLimits(
+        max_answer_words=p.max_answer_words,
+        max_answer_s=p.max_answer_s,
+        cut_notice=p.cut_notice,
+        max_tool_calls_per_step=p.max_tool_calls_per_step,
     )
 
 
@@ -121,6 +135,7 @@ def choose_policy(
         stream_timeout_s=p.stream_timeout_s,
         sorry=p.sorry,
         label=settings.describe(),
+        limits=answer_limits(config),
     )
     return policy, None
 
@@ -311,8 +326,8 @@ def build(
     playback = Playback(
         playback_rate or config.audio.output.sample_rate or DEFAULT_PLAYBACK_RATE, bus.publish_from_any_thread
     )
-    speech_out = SpeechOut(bus, resources.synthesizer, playback)
-    executor = build_executor(config, tools)
+    speech_out = SpeechOut(bus, resources.synthesizer, playback, max_queued_s=config.tts.max_queued_s)
+    executor = build_executor(config, tools, clock)
     notice = None
     if policy is None:
         policy, notice = choose_policy(config, resources.phrases, executor)

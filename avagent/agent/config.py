@@ -9,12 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from avagent.agent.config_errors import describe_validation_error
 from avagent.agent.serve.config import ServeConfig
 from avagent.agent.settings import Section
-from avagent.core.errors import ConfigError
+from avagent.core.bounded_yaml import load_yaml
+from avagent.core.errors import ConfigError, InputError
+from avagent.core.files import read_bounded
 
 
 class AudioInputConfig(Section):
@@ -316,23 +318,25 @@ class AgentConfig(Section):
     head: HeadConfig = HeadConfig()
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""The largest config file read (1 MiB); at most one byte more is read to tell. A config is a few KiB."""
+
+
 def load_config(path: str | Path | None = None) -> AgentConfig:
-    """The configuration in ``path`` (YAML), or the defaults when ``path`` is None."""
+    """The configuration in ``path`` (YAML), or the defaults when ``path`` is None. Only a regular
+    file of at most ``MAX_CONFIG_BYTES`` is read, and its YAML is bounded (core/bounded_yaml.py)."""
     if path is None:
         return AgentConfig()
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read: {exc}") from None
+        raw = read_bounded(p, MAX_CONFIG_BYTES, "config file")
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" (line {where.line + 1})" if where is not None else ""
-        raise ConfigError(f"{p}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    data = load_yaml(text, str(p), error=ConfigError)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -341,24 +345,12 @@ def load_config(path: str | Path | None = None) -> AgentConfig:
 
 
 def parse_config(data: dict[str, Any], *, source: str = "config") -> AgentConfig:
+    """``data`` validated as a configuration; ``ConfigError`` with one bounded, secret-free line
+    (``describe_validation_error``) otherwise."""
     try:
         return AgentConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {describe_validation_error(exc)}") from None
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming each bad field and why."""
-    parts = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            message = "unknown setting"
-        elif "input" in err and err["type"] not in ("missing",):
-            message += f" (got {err['input']!r})"
-        parts.append(f"{field}: {message}")
-    return "; ".join(parts)
 
 
 def with_overrides(config: AgentConfig, **changes: Any) -> AgentConfig:

@@ -22,6 +22,7 @@ import soxr
 
 from avagent.agent.files import FileRun
 from avagent.cli.timeline import TimelinePrinter, render_timeline
+from avagent.core.files import check_output_folder
 from avagent.io.sinks import WavSink
 from avagent.sim.scene import Scene, synthesize_scene
 
@@ -66,8 +67,13 @@ class _Progress:
         sys.stderr.flush()
 
 
+DEMO_FILES = ("scene.wav", "replies.wav", "conversation.wav", "events.jsonl", "timeline.png")
+"""What the demo writes in its folder."""
+
+
 def run_demo(out: Path, *, snr_db: float = 15.0, seed: int = 7) -> int:
-    out.mkdir(parents=True, exist_ok=True)
+    # Before anything runs: a folder that cannot be made or written ends here, in one line.
+    check_output_folder(out, DEMO_FILES)
     print(
         f"avagent demo: synthesising {len(DEMO_COMMANDS)} spoken commands in pink noise at {snr_db:g} dB SNR",
         file=sys.stderr,

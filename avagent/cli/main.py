@@ -19,6 +19,7 @@ from avagent.agent.config import load_config, with_overrides
 from avagent.cli.run import cmd_run, load_run_config
 from avagent.core.errors import InputError
 from avagent.core.events import SoundDirection
+from avagent.core.text import one_line, redact
 from avagent.perception.arrays import PRESETS
 
 log = logging.getLogger("avagent")
@@ -94,23 +95,32 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     try:
         return int(args.func(args))
     except InputError as exc:
-        print(f"avagent: error: {exc}", file=sys.stderr)
+        print(f"avagent: error: {one_line(redact(str(exc)), limit=None)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+class RedactingFormatter(logging.Formatter):
+    """Log lines as usual, with anything that looks like a credential taken out (a library's
+    message, an exception's text, a URL with a password in it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def cmd_vad(args: argparse.Namespace) -> int:
     from avagent.io.wav import read_wav
     from avagent.perception.vad import detect_speech
 
-    samples, rate = read_wav(args.file)
+    # The VAD listens to channel 0 only: only that channel is held in memory.
+    samples, rate = read_wav(args.file, channel=0)
     for start, end in detect_speech(samples, rate):
         if args.json:
             print(json.dumps({"start": round(start, 3), "end": round(end, 3)}))

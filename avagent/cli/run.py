@@ -4,8 +4,10 @@ how its stages are wired instead of running them."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +17,7 @@ from avagent.agent.builder import array_from_config, describe_policy
 from avagent.agent.config import AgentConfig, load_config, parse_config, with_overrides
 from avagent.agent.files import FileRun
 from avagent.cli.timeline import TimelinePrinter
-from avagent.core.errors import InputError
+from avagent.core.files import check_output, check_readable
 from avagent.core.messages import AudioFrame
 from avagent.core.stage import Stage, describe
 from avagent.io.sinks import JsonlSink, WavSink
@@ -61,11 +63,27 @@ def apply_spatial_args(
     chosen = array_from_config(updated.array)
     if chosen is not None and info is not None:
         check_channels(info, chosen)
-    source = updated.camera.source
-    is_file = isinstance(source, str) and "://" not in source and not source.strip().isdigit()
-    if is_file and not Path(str(source)).is_file():
-        raise InputError(f"{source}: no such video file")
+    video_file = _video_file(updated)
+    if video_file is not None:
+        check_readable(video_file, "video file")
     return updated
+
+
+def _video_file(config: AgentConfig) -> str | None:
+    """The camera's source when it is a file (not a device index or a stream URL)."""
+    source = config.camera.source
+    if isinstance(source, str) and "://" not in source and not source.strip().isdigit():
+        return source
+    return None
+
+
+def check_run_output(args: argparse.Namespace, config: AgentConfig) -> None:
+    """Refuse, before anything runs, an ``--output`` that cannot be written or that is one of the
+    files the run reads (which writing would destroy)."""
+    if args.output is None:
+        return
+    reads = [args.input, args.config, args.geometry, args.video, config.array.geometry, _video_file(config)]
+    check_output(args.output, reads, "output WAV file")
 
 
 def describe_command(args: argparse.Namespace, config: AgentConfig, info: WavInfo | None) -> int:
@@ -89,6 +107,8 @@ def describe_command(args: argparse.Namespace, config: AgentConfig, info: WavInf
 
 
 async def run_command(args: argparse.Namespace, config: AgentConfig, info: WavInfo | None) -> int:
+    """Run the agent until the file is answered or a signal stops it: 0 when it finished or was
+    stopped by SIGTERM (a supervisor's clean stop), 130 when the user interrupted it (SIGINT)."""
     wav: WavSink | None = None
     speaker: DeviceSpeaker | None = None
     try:
@@ -123,7 +143,7 @@ async def run_command(args: argparse.Namespace, config: AgentConfig, info: WavIn
         if wav is not None:
             wav.close()
             print(f"avagent: the agent's voice is in {wav.path}", file=sys.stderr)
-    return 0
+    return 130 if agent.stop_signal == signal.SIGINT else 0
 
 
 def _live(
@@ -171,9 +191,9 @@ class _Declared:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import asyncio
-
     config = load_run_config(args)
+    if not args.describe:
+        check_run_output(args, config)
     info = inspect_wav(args.input) if args.input is not None else None
     config = apply_spatial_args(config, array=args.array, geometry=args.geometry, video=args.video, info=info)
     if args.describe:

@@ -67,10 +67,10 @@ def one_line(text: str, limit: int | None = 200) -> str:
 
 
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+(?::[^/\s@]*)?@")
-_SECRET_PARAMETER = re.compile(
-    r"(?i)\b((?:api[_-]?key|access[_-]?token|token|key|secret|password|passwd|credential|signature|sig)"
-    r"[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;}]+"
-)
+_SECRET_NAMES = r"(?:api[_-]?key|access[_-]?token|token|key|secret|password|passwd|credential|signature|sig)"
+_SECRET_ASSIGNED = re.compile(rf"(?i)\b({_SECRET_NAMES}\s*=\s*)[^\s\"'&,;}}]+")
+_SECRET_QUOTED = re.compile(rf"(?i)([\"']{_SECRET_NAMES}[\"']\s*:\s*[\"'])[^\"']+")
+_SECRET_LABELLED = re.compile(rf"(?i)\b({_SECRET_NAMES}:\s*)([^\s\"'&,;}}]+)")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=-]{8,}")
 _KEY_LIKE = re.compile(r"\b(sk|pk|rk|ghp|gho|xox[abp]|hf)[-_][A-Za-z0-9_-]{12,}\b")
 
@@ -80,9 +80,18 @@ def redact(text: str) -> str:
     URL, ``key=...``, ``token: ...`` and the like, bearer and basic credentials, and API keys in
     their usual shapes. For everything that leaves the process: events, logs, errors."""
     text = _URL_CREDENTIALS.sub(r"\1***@", text)
-    text = _SECRET_PARAMETER.sub(r"\1***", text)
+    text = _SECRET_ASSIGNED.sub(r"\1***", text)
+    text = _SECRET_QUOTED.sub(r"\1***", text)
+    text = _SECRET_LABELLED.sub(_labelled, text)
     text = _BEARER.sub(r"\1 ***", text)
     return _KEY_LIKE.sub("***", text)
+
+
+def _labelled(match: re.Match[str]) -> str:
+    # "token: x7Fq..." is a secret; "token: Input should be a string" is prose about one.
+    value = match.group(2)
+    secret_like = len(value) >= 8 and (any(c.isdigit() for c in value) or not value.isalpha())
+    return match.group(1) + "***" if secret_like else match.group(0)
 
 
 def describe_error(exc: BaseException, limit: int = 200) -> str:

@@ -6,7 +6,9 @@ queue at once, so the next block pulled is silence. The playback knows exactly h
 utterance was heard, which is what the conversation history must record.
 
 ``pull`` may run on a device's audio thread: state is guarded by a lock and events leave through
-``emit``, which must be safe to call from any thread.
+``emit``, which must be safe to call from any thread. ``queued_s`` says how much speech waits to
+be heard, and listeners added with ``on_played`` hear when some was (the speech-out stage waits
+on them before it makes more).
 """
 
 from __future__ import annotations
@@ -41,17 +43,31 @@ class Playback:
         self._queue: deque[Utterance] = deque()
         self._current: Utterance | None = None
         self._paused = False
+        self._unplayed = 0
+        """Samples queued and not yet played (the rest of the current utterance included)."""
+        self._played_listeners: list[Callable[[], None]] = []
 
     @property
     def speaking(self) -> bool:
         """True while there is speech playing, paused, or waiting to play."""
         return self._current is not None or bool(self._queue)
 
+    @property
+    def queued_s(self) -> float:
+        """Seconds of speech waiting to be heard (the rest of the one playing included)."""
+        return self._unplayed / self.sample_rate
+
+    def on_played(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after each pull that played speech and after each cut, from the
+        thread that pulled or cut (it must be quick and safe on any thread)."""
+        self._played_listeners.append(listener)
+
     def enqueue(self, utterance: Utterance) -> None:
         if utterance.audio.shape[0] == 0:
             return
         with self._lock:
             self._queue.append(utterance)
+            self._unplayed += utterance.audio.shape[0] - utterance.played
 
     def pause(self) -> None:
         with self._lock:
@@ -68,6 +84,7 @@ class Playback:
             self._current = None
             self._queue.clear()
             self._paused = False
+            self._unplayed = 0
         for utterance in cut:
             self._emit(
                 SpeakingEnded(
@@ -79,7 +96,12 @@ class Playback:
                     total_s=utterance.audio.shape[0] / self.sample_rate,
                 )
             )
+        self._tell_played()
         return cut
+
+    def _tell_played(self) -> None:
+        for listener in self._played_listeners:
+            listener()
 
     def pull(self, n: int, t: float) -> np.ndarray:
         """The next ``n`` samples to play (silence where there is no speech); ``t`` is the media
@@ -104,6 +126,7 @@ class Playback:
                 out[filled : filled + take] = utterance.audio[utterance.played : utterance.played + take]
                 utterance.played += take
                 filled += take
+                self._unplayed -= take
                 if utterance.played >= utterance.audio.shape[0]:
                     self._current = None
                     total = utterance.audio.shape[0] / self.sample_rate
@@ -119,4 +142,6 @@ class Playback:
                     )
         for event in events:
             self._emit(event)
+        if filled:
+            self._tell_played()
         return out

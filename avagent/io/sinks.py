@@ -3,47 +3,131 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import struct
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 import numpy as np
-import soundfile as sf
 
 from avagent.core.bus import Bus
+from avagent.core.errors import InputError
 from avagent.core.events import Event
+from avagent.core.files import special_kind
 from avagent.core.messages import to_int16
+
+log = logging.getLogger(__name__)
+
+
+WAV_HEADER_BYTES = 44
+"""A plain PCM WAV header: RIFF, fmt and data chunk headers."""
+
+MAX_WAV_DATA_BYTES = 0xFFFFFFFF - (WAV_HEADER_BYTES - 8) - 1
+"""The most audio a written WAV file holds (just under 4 GiB: a RIFF size is 32 bits), about 27
+hours at 22,050 Hz. What comes after is not written, and a warning says so once."""
+
+
+def wav_header(sample_rate: int, data_bytes: int) -> bytes:
+    """The 44-byte header of a 16-bit mono PCM WAV file holding ``data_bytes`` of samples."""
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        WAV_HEADER_BYTES - 8 + data_bytes,
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,  # PCM
+        1,  # mono
+        sample_rate,
+        sample_rate * 2,
+        2,
+        16,
+        b"data",
+        data_bytes,
+    )
 
 
 class WavSink:
-    """Writes mono float blocks to a 16-bit WAV file, keeping the header valid as it goes."""
+    """Writes mono float blocks to a 16-bit WAV file whose header stays valid as it goes.
+
+    The header's sizes are rewritten at every ``flush`` (about every ``sync_every_s`` of audio), so
+    a process killed outright (SIGKILL) leaves a file that every reader takes for all the audio up
+    to the last flush. (libsndfile's own flush only syncs the data and leaves the sizes at zero,
+    hence the file is written here.)"""
 
     def __init__(self, path: str | Path, sample_rate: int, *, sync_every_s: float = 1.0) -> None:
         self.path = Path(path)
         self.sample_rate = sample_rate
-        self._file: sf.SoundFile | None = sf.SoundFile(
-            str(self.path), mode="w", samplerate=sample_rate, channels=1, subtype="PCM_16", format="WAV"
-        )
-        self._sync_every = int(sync_every_s * sample_rate)
+        self._file: BinaryIO | None = _create(self.path)
+        self._file.write(wav_header(sample_rate, 0))
+        self._sync_every = max(1, int(sync_every_s * sample_rate))
         self._since_sync = 0
+        self._data_bytes = 0
         self.frames = 0
+        """Frames written so far."""
+        self.dropped = 0
+        """Frames left out because the file was full (``MAX_WAV_DATA_BYTES``)."""
 
     def write(self, block: np.ndarray) -> None:
         if self._file is None:
             return
-        self._file.write(to_int16(block))
-        self.frames += block.shape[0]
-        self._since_sync += block.shape[0]
+        data = np.ascontiguousarray(to_int16(block).reshape(-1), dtype="<i2").tobytes()
+        room = MAX_WAV_DATA_BYTES - self._data_bytes
+        if len(data) > room:
+            if not self.dropped:
+                log.warning(
+                    "%s: the WAV file is full (4 GiB); the rest of the voice is not written", self.path
+                )
+            kept = room - room % 2
+            self.dropped += (len(data) - kept) // 2
+            data = data[:kept]
+        self._file.write(data)
+        written = len(data) // 2
+        self._data_bytes += len(data)
+        self.frames += written
+        self._since_sync += written
         if self._since_sync >= self._sync_every:
-            # Rewrites the header: a crash later still leaves a readable file of what was said.
-            self._file.flush()
-            self._since_sync = 0
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand everything written to the operating system and make the header say so: from here on
+        a reader sees all of it, even if this process is killed."""
+        if self._file is None:
+            return
+        self._file.flush()
+        # pwrite leaves the file position at the end, where the next samples go.
+        os.pwrite(self._file.fileno(), wav_header(self.sample_rate, self._data_bytes), 0)
+        self._since_sync = 0
 
     def close(self) -> None:
         """Finish the file; safe to call twice."""
         if self._file is not None:
+            self.flush()
             self._file.close()
             self._file = None
+
+
+def _create(path: Path) -> BinaryIO:
+    """``path`` created (or emptied) for writing, refused with ``InputError`` if it is a directory or
+    a special file; non-blocking while opening, so a FIFO with no reader fails instead of hanging."""
+    try:
+        kind = special_kind(os.stat(path).st_mode) if os.path.exists(path) else None
+        if kind is not None:
+            raise InputError(f"{path}: is {kind}, not a regular file")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {(exc.strerror or type(exc).__name__).lower()}") from None
+    try:
+        kind = special_kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise InputError(f"{path}: is {kind}, not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class JsonlSink:

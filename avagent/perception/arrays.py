@@ -12,14 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from avagent.core.angles import wrap360
+from avagent.core.bounded_yaml import load_yaml
 from avagent.core.errors import InputError
+from avagent.core.files import read_bounded
+from avagent.core.text import one_line
 from avagent.io.wav import WavInfo
 
 SPEED_OF_SOUND = 343.0
 """Metres per second in air at about 20 degrees C."""
+
+MAX_MICS = 64
+"""The most microphones an array may have (as many as the channels a WAV input may have)."""
 
 
 @dataclass(frozen=True)
@@ -89,16 +94,24 @@ def from_positions(name: str, mics: object) -> MicArray:
     """An array from a list of ``[x, y, z]`` (or ``[x, y]``) positions in metres, checked."""
     if not isinstance(mics, list | tuple) or len(mics) < 2:
         raise InputError(f"{name}: 'mics' must be a list of at least two [x, y, z] positions in metres")
+    if len(mics) > MAX_MICS:
+        raise InputError(f"{name}: {len(mics)} microphones; at most {MAX_MICS} are supported")
     rows: list[list[float]] = []
     for i, m in enumerate(mics):
         if not isinstance(m, list | tuple) or len(m) not in (2, 3):
-            raise InputError(f"{name}: microphone {i} must be [x, y, z] in metres, got {m!r}")
+            raise InputError(
+                f"{name}: microphone {i} must be [x, y, z] in metres, got {one_line(repr(m), 60)}"
+            )
         try:
             row = [float(v) for v in m]
         except (TypeError, ValueError):
-            raise InputError(f"{name}: microphone {i} has a coordinate that is not a number: {m!r}") from None
+            raise InputError(
+                f"{name}: microphone {i} has a coordinate that is not a number: {one_line(repr(m), 60)}"
+            ) from None
         if not all(math.isfinite(v) for v in row):
-            raise InputError(f"{name}: microphone {i} has a coordinate that is not finite: {m!r}")
+            raise InputError(
+                f"{name}: microphone {i} has a coordinate that is not finite: {one_line(repr(m), 60)}"
+            )
         rows.append(row if len(row) == 3 else [*row, 0.0])
     positions = np.array(rows, dtype=np.float64)
     if float(np.max(np.abs(positions))) > 5.0:
@@ -115,25 +128,27 @@ def from_positions(name: str, mics: object) -> MicArray:
     return MicArray(name, positions)
 
 
+MAX_GEOMETRY_BYTES = 64 << 10
+"""The largest array geometry file read (64 KiB); one of 64 microphones is about 2 KiB."""
+
+
 def load_geometry(path: str | Path) -> MicArray:
-    """An array from a YAML file ``mics: [[x, y, z], ...]`` (metres, channel i = microphone i)."""
+    """An array from a YAML file ``mics: [[x, y, z], ...]`` (metres, channel i = microphone i): a
+    regular file of at most ``MAX_GEOMETRY_BYTES``, its YAML bounded (core/bounded_yaml.py)."""
     p = Path(path)
+    raw = read_bounded(p, MAX_GEOMETRY_BYTES, "array geometry file")
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{p}: no such array geometry file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: cannot read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{p}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    data = load_yaml(text, str(p))
     if not isinstance(data, dict) or "mics" not in data:
         raise InputError(f"{p}: expected a mapping with 'mics: [[x, y, z], ...]' in metres")
     unknown = set(data) - {"mics", "name"}
     if unknown:
-        raise InputError(f"{p}: unknown setting(s) {', '.join(sorted(map(str, unknown)))} (expected 'mics')")
-    return from_positions(str(data.get("name") or p.stem), data["mics"])
+        names = one_line(", ".join(sorted(map(str, unknown))), 80)
+        raise InputError(f"{p}: unknown setting(s) {names} (expected 'mics')")
+    return from_positions(one_line(str(data.get("name") or p.stem), 60), data["mics"])
 
 
 def resolve_array(name: str | None = None, geometry: str | Path | None = None) -> MicArray:

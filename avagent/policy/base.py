@@ -28,6 +28,9 @@ class Actions(Protocol):
     async def first_token(self) -> None:
         """Note that the model's first output arrived (for the turn's latency trace)."""
 
+    async def report(self, problem: str) -> None:
+        """Publish ``problem`` as an ``error`` event of the policy stage; the turn goes on."""
+
 
 class Policy(Protocol):
     """Decides what the agent does when the user has said something."""

@@ -8,6 +8,11 @@ valid JSON: a truncated call is an error, never a call with half its arguments),
 under the executor's rules, and their results (errors included) go back to the model for the next
 step, at most ``max_tool_steps`` times; then the model must answer in words.
 
+Every answer is bounded (``limits.py``): at most ``max_answer_words`` words said, at most
+``max_answer_s`` of the model's time, at most ``max_tool_calls_per_step`` tool calls run per step.
+An answer cut at a limit has its stream closed, says the cut notice once, is recorded as cut in
+the memory, and is reported as an ``error`` event.
+
 Interruptions act through the ``Actions`` (see runner.py): every chunk waits while the user may be
 cutting in, and a barge-in cancels the answer; the memory then records what was really heard.
 """
@@ -15,9 +20,10 @@ cutting in, and a barge-in cancels the answer; the memory then records what was 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +34,7 @@ from avagent.core.events import Event, SpeakingEnded, ToolResult, Transcript
 from avagent.core.text import SentenceSplitter, describe_error
 from avagent.policy.base import Actions
 from avagent.policy.context import PerceptionContext
+from avagent.policy.limits import AnswerBudget, AnswerCut, AnswerLimits, WordCounter
 from avagent.policy.memory import CallRecord, ConversationMemory, StepRecord, TurnRecord
 from avagent.tools.executor import ToolExecutor
 from avagent.tools.langchain_tools import openai_tool_specs
@@ -110,6 +117,7 @@ class LLMPolicy:
         sorry: str = "Sorry, I did not understand.",
         failed: str = "Sorry, I cannot answer right now.",
         label: str | None = None,
+        limits: AnswerLimits | None = None,
     ) -> None:
         self.model = model
         self.executor = executor
@@ -123,6 +131,7 @@ class LLMPolicy:
         self.failed = failed
         self.label = label or type(model).__name__
         """What the model is, for people (``openai:gpt-4o-mini at http://...``)."""
+        self.limits = limits if limits is not None else AnswerLimits()
 
     def observe(self, event: Event) -> None:
         if isinstance(event, SpeakingEnded):
@@ -153,21 +162,47 @@ class LLMPolicy:
 
     async def _answer(self, record: TurnRecord, context: str, actions: Actions) -> None:
         specs = openai_tool_specs(self.executor.visible_tools())
+        budget = AnswerBudget(self.limits)
         said_anything = False
-        for step_no in range(self.max_tool_steps + 1):
-            with_tools = bool(specs) and step_no < self.max_tool_steps
-            step = StepRecord()
-            record.steps.append(step)
-            messages: list[BaseMessage] = [SystemMessage(self.system_prompt)]
-            messages += self.memory.history(record, context)
-            message = await self._stream(messages, specs if with_tools else None, step, actions)
-            said_anything = said_anything or bool(step.sentences)
-            calls = requested_calls(message) if with_tools and message is not None else []
-            if not calls:
-                break
-            await self._run_calls(calls, step, actions)
+        try:
+            for step_no in range(self.max_tool_steps + 1):
+                with_tools = bool(specs) and step_no < self.max_tool_steps
+                step = StepRecord()
+                record.steps.append(step)
+                messages: list[BaseMessage] = [SystemMessage(self.system_prompt)]
+                messages += self.memory.history(record, context)
+                message = await self._stream(messages, specs if with_tools else None, step, actions, budget)
+                said_anything = said_anything or bool(step.sentences)
+                calls = requested_calls(message) if with_tools and message is not None else []
+                if not calls:
+                    break
+                await self._run_calls(await self._capped(calls, actions), step, actions)
+        except AnswerCut as cut:
+            await self._cut(record, cut, actions)
+            return
         if not said_anything and not any(s.calls for s in record.steps):
             await actions.say(self.sorry)
+
+    async def _cut(self, record: TurnRecord, cut: AnswerCut, actions: Actions) -> None:
+        """End an answer cut at a limit: say so once, and keep in the memory that it was cut."""
+        record.cut = cut.reason
+        notice = self.limits.cut_notice.strip()
+        if notice:
+            await actions.say(notice)
+            record.steps[-1].sentences.append(notice)
+        await actions.report(str(cut))
+
+    async def _capped(self, calls: list[RequestedCall], actions: Actions) -> list[RequestedCall]:
+        """At most ``max_tool_calls_per_step`` calls run; each one beyond is answered with why."""
+        cap = self.limits.max_tool_calls_per_step
+        if len(calls) <= cap:
+            return calls
+        why = f"not run: at most {cap} tool calls per step; ask for fewer at once"
+        await actions.report(
+            f"the model asked for {len(calls)} tool calls in one step; the {len(calls) - cap} beyond "
+            f"{cap} were not run (max_tool_calls_per_step)"
+        )
+        return calls[:cap] + [dataclasses.replace(c, error=why) for c in calls[cap:]]
 
     async def _stream(
         self,
@@ -175,41 +210,75 @@ class LLMPolicy:
         specs: list[dict[str, Any]] | None,
         step: StepRecord,
         actions: Actions,
+        budget: AnswerBudget,
     ) -> AIMessageChunk | None:
         runnable = self.model.bind_tools(specs) if specs else self.model
         splitter = SentenceSplitter()
+        words = WordCounter()
         full: AIMessageChunk | None = None
+        budget.start_step()
         iterator = runnable.astream(list(messages)).__aiter__()
         try:
             while True:
-                await actions.checkpoint()
-                try:
-                    async with asyncio.timeout(self.stream_timeout_s):
-                        chunk = await iterator.__anext__()
-                except StopAsyncIteration:
+                await self._hold(actions, budget)
+                chunk = await self._next_chunk(iterator, budget)
+                if chunk is None:
                     break
-                except TimeoutError:
-                    raise ModelFailed(f"the model sent nothing for {self.stream_timeout_s:g} s") from None
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    raise ModelFailed(describe_error(exc)) from exc
                 if not isinstance(chunk, AIMessageChunk):
                     continue
                 await actions.first_token()
                 full = chunk if full is None else full + chunk
+                # Counted as it streams, not as sentences: text that never ends a sentence is cut too.
+                streamed = words.feed(chunk.text)
                 for sentence in splitter.feed(chunk.text):
-                    await actions.say(sentence)
-                    step.sentences.append(sentence)
+                    await self._say(sentence, step, actions, budget)
+                if budget.over_words(streamed):
+                    raise budget.words_cut()
             for sentence in splitter.flush():
-                await actions.say(sentence)
-                step.sentences.append(sentence)
+                await self._say(sentence, step, actions, budget)
+            budget.words_before += words.total
         finally:
+            budget.end_step()
             closer = getattr(iterator, "aclose", None)
             if closer is not None:
                 # Closing the stream ends the HTTP request: the server stops generating.
                 await closer()
         return full
+
+    async def _next_chunk(self, iterator: AsyncIterator[Any], budget: AnswerBudget) -> Any | None:
+        """The model's next chunk (None at the end of the stream), within the stream timeout and
+        the answer's time."""
+        left = budget.time_left()
+        if left <= 0:
+            raise budget.time_cut()
+        wait = min(self.stream_timeout_s, left)
+        try:
+            async with asyncio.timeout(wait):
+                return await iterator.__anext__()
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            if wait < self.stream_timeout_s:
+                raise budget.time_cut() from None
+            raise ModelFailed(f"the model sent nothing for {self.stream_timeout_s:g} s") from None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise ModelFailed(describe_error(exc)) from exc
+
+    async def _hold(self, actions: Actions, budget: AnswerBudget) -> None:
+        """Wait while the user may be cutting in; that time is not the model's."""
+        start = budget.now()
+        await actions.checkpoint()
+        budget.extend(budget.now() - start)
+
+    async def _say(self, sentence: str, step: StepRecord, actions: Actions, budget: AnswerBudget) -> None:
+        if not budget.fits(sentence):
+            raise budget.words_cut()
+        await self._hold(actions, budget)
+        await actions.say(sentence)
+        budget.spend(sentence)
+        step.sentences.append(sentence)
 
     async def _run_calls(self, calls: list[RequestedCall], step: StepRecord, actions: Actions) -> None:
         records = [CallRecord(c.id, c.name, c.args) for c in calls]

@@ -6,7 +6,8 @@ answer is prepared, by which time the speaker has reported (through ``speaking_e
 kept by the ``SpeechLedger``) how much of each sentence was really played. When the user cut the
 agent off, the history holds the sentences heard in full, the interrupted one truncated to the
 share that was played, and a note of the interruption; what was never heard is left out, and tool
-calls that never ran say so.
+calls that never ran say so. An answer the agent cut off itself (at one of its limits) says so
+too, so that the model knows it was not heard to the end of what it wrote.
 
 The memory keeps at most ``max_turns`` turns and about ``max_tokens`` tokens of them; the oldest
 whole turns go first, so a tool call is never separated from its result.
@@ -26,6 +27,11 @@ from avagent.core.text import split_sentences
 
 INTERRUPTION_NOTE = "[the user interrupted here; the rest was not heard]"
 NOT_RUN = "not run: the user interrupted before it started"
+
+
+def cut_note(reason: str) -> str:
+    """The note that ends an answer the agent cut off at one of its limits."""
+    return f"[the agent cut this answer off here: {reason}; the rest was not said]"
 
 
 @dataclass
@@ -52,6 +58,8 @@ class TurnRecord:
     steps: list[StepRecord] = field(default_factory=list)
     interrupted: bool = False
     """The answer was cancelled before it finished."""
+    cut: str | None = None
+    """Why the agent cut the answer off at one of its limits (None when it did not)."""
 
     def call(self, call_id: str) -> CallRecord | None:
         for step in self.steps:
@@ -139,13 +147,14 @@ def turn_messages(record: TurnRecord, ledger: SpeechLedger, context: str | None 
             messages.append(
                 ToolMessage(content=c.result if c.result is not None else NOT_RUN, tool_call_id=c.id)
             )
-    if cut:
+    notes = ([cut_note(record.cut)] if record.cut is not None else []) + ([INTERRUPTION_NOTE] if cut else [])
+    for note in notes:
         last = messages[-1]
         if isinstance(last, AIMessage) and not last.tool_calls:
             text = str(last.content)
-            messages[-1] = AIMessage(content=f"{text} {INTERRUPTION_NOTE}".strip())
+            messages[-1] = AIMessage(content=f"{text} {note}".strip())
         else:
-            messages.append(AIMessage(content=INTERRUPTION_NOTE))
+            messages.append(AIMessage(content=note))
     return messages
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from avagent.core.text import one_line
+from avagent.core.text import describe_error, one_line, redact
 
 _OPENAI_COMPATIBLE = (None, "openai")
 _TAKES_MAX_RETRIES = ("openai", "anthropic", "azure_openai", "groq", "mistralai", "deepseek", "xai")
@@ -59,9 +59,10 @@ class ModelSettings:
         return self.shared_base_url if provider in _OPENAI_COMPATIBLE else None
 
     def describe(self) -> str:
-        """The model for people: ``qwen2.5 at http://127.0.0.1:8000/v1``."""
+        """The model for people: ``qwen2.5 at http://127.0.0.1:8000/v1`` (credentials in the URL
+        left out)."""
         url = self.server
-        return f"{self.model} at {url}" if url else self.model
+        return f"{self.model} at {redact(url)}" if url else self.model
 
 
 def build_chat_model(policy: ModelSettings) -> BaseChatModel:
@@ -104,11 +105,9 @@ def build_chat_model(policy: ModelSettings) -> BaseChatModel:
         chat: BaseChatModel = init_chat_model(name, model_provider=provider, **kwargs)
         return chat
     except ImportError as exc:
-        raise ModelUnavailable(f"{policy.model}: {one_line(str(exc), limit=None)}") from None
+        raise ModelUnavailable(f"{policy.model}: {one_line(redact(str(exc)))}") from None
     except Exception as exc:
-        raise ModelUnavailable(
-            f"{policy.model}: {type(exc).__name__}: {one_line(str(exc), limit=None)}"
-        ) from None
+        raise ModelUnavailable(f"{policy.model}: {describe_error(exc)}") from None
 
 
 async def probe(model: BaseChatModel, timeout_s: float) -> None:
@@ -126,4 +125,4 @@ async def probe(model: BaseChatModel, timeout_s: float) -> None:
     except TimeoutError:
         raise ModelUnavailable(f"no answer within {timeout_s:g} s") from None
     except Exception as exc:
-        raise ModelUnavailable(f"{type(exc).__name__}: {one_line(str(exc), limit=None)}") from None
+        raise ModelUnavailable(describe_error(exc)) from None

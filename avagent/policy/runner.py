@@ -112,6 +112,9 @@ class TurnActions:
                 )
             )
 
+    async def report(self, problem: str) -> None:
+        await self._bus.publish(Error(t=self._bus.media_time(), stage=self._runner.name, message=problem))
+
     async def say(self, text: str) -> None:
         if text.strip():
             await self._runner.floor.wait()
@@ -208,6 +211,8 @@ class PolicyRunner:
             await self._worker.stop()
             for task in list(self._survivors):
                 task.cancel()
+            # The threads of plain tools go with the stage (the stuck ones are not waited for).
+            self.executor.close()
 
     async def _dispatch(self, item: Event) -> None:
         if isinstance(item, Transcript):

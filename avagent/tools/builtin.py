@@ -1,4 +1,8 @@
-"""The built-in tools: turn, look_at, stop, what_time and say."""
+"""The built-in tools: turn, look_at, stop, what_time and say.
+
+The actuator tools carry rate limits of their own, so that a model (or anything else) cannot drive
+the body in a loop; ``tools.rate_limits`` in the config replaces them by name.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,11 @@ from pydantic import Field
 
 from avagent.io.actuators import Body
 from avagent.tools.phrases import Spoken
-from avagent.tools.registry import Tool, tool
+from avagent.tools.registry import RateLimit, Tool, tool
+
+TURN_RATE_LIMIT = RateLimit(calls=5, per_s=10.0)
+"""Five turns of up to a full circle in ten seconds: enough for any request, too few to spin."""
+LOOK_AT_RATE_LIMIT = RateLimit(calls=10, per_s=10.0)
 
 SAY_EXAMPLES = ["hello", "good morning", "good night", "thank you", "goodbye", "nice to meet you"]
 
@@ -18,7 +26,11 @@ SAY_EXAMPLES = ["hello", "good morning", "good night", "thank you", "goodbye", "
 def builtin_tools(body: Body, now: Callable[[], datetime.datetime] = datetime.datetime.now) -> list[Tool]:
     """The built-in tools, acting on ``body``."""
 
-    @tool(phrases=["turn {direction}", "turn {direction} {degrees} degrees"], cancel_on_interrupt=False)
+    @tool(
+        phrases=["turn {direction}", "turn {direction} {degrees} degrees"],
+        cancel_on_interrupt=False,
+        rate_limit=TURN_RATE_LIMIT,
+    )
     async def turn(
         direction: Literal["left", "right"],
         degrees: Annotated[
@@ -29,7 +41,7 @@ def builtin_tools(body: Body, now: Callable[[], datetime.datetime] = datetime.da
         await body.turn(degrees if direction == "left" else -degrees)
         return f"Turning {direction} {degrees} degrees."
 
-    @tool(phrases=["look at {azimuth_deg} degrees"])
+    @tool(phrases=["look at {azimuth_deg} degrees"], rate_limit=LOOK_AT_RATE_LIMIT)
     async def look_at(
         azimuth_deg: Annotated[
             int,

@@ -6,12 +6,20 @@ The rules bind every call alike, whoever asked for it: a model led astray by tex
 or in a tool result can change what it asks for, never what is allowed. A call is first
 *admitted* (``admit``: every check, and the spoken yes for ``confirm`` tools), then *run*
 (``run``); a caller that is interrupted between the two has started nothing.
+
+Tools that are plain (blocking) functions run on a few threads of the executor's own
+(``SyncWorkers``), never on asyncio's default threads that speech synthesis and recognition use:
+a tool stuck past its timeout keeps its thread, and when every thread is held the next call is
+refused at once, but the agent never goes mute or deaf. ``close()`` lets the threads go.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,7 +27,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from avagent.tools.confirm import question
-from avagent.tools.registry import Permission, Tool, ToolError, ToolRegistry
+from avagent.tools.registry import (
+    Permission,
+    RateLimit,
+    Tool,
+    ToolBusyError,
+    ToolError,
+    ToolRegistry,
+)
+
+__all__ = ["Admitted", "Confirm", "RateLimit", "SyncWorkers", "ToolExecutor", "ToolOutcome"]
 
 Confirm = Callable[[str], Awaitable[bool]]
 """Ask the user ``question`` aloud; True only for a spoken yes."""
@@ -33,10 +50,90 @@ class ToolOutcome:
     """False when the call was refused before reaching the tool (unknown, invalid, denied...)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    calls: int
-    per_s: float
+_Job = tuple["concurrent.futures.Future[Any]", Callable[..., Any], Mapping[str, Any]]
+
+
+class SyncWorkers:
+    """At most ``size`` threads for plain tools, started at the first call, let go by ``close``.
+
+    A thread is *held* from the moment a call takes it until the function returns, whether or not
+    anyone still waits for the result (a timed-out call does not free its thread: Python cannot
+    stop one). A call that finds every thread held is refused at once with ``ToolBusyError``.
+    The threads are daemons, so a tool that never returns cannot keep the process alive.
+    """
+
+    def __init__(self, size: int, name: str = "avagent-tool") -> None:
+        if size < 1:
+            raise ValueError("SyncWorkers needs at least one thread")
+        self.size = size
+        self.name = name
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Job | None] | None = None
+        self._held = 0
+
+    @property
+    def running(self) -> bool:
+        """Threads have been started and not let go."""
+        return self._jobs is not None
+
+    @property
+    def held(self) -> int:
+        """Threads running a tool's function now (stuck ones included)."""
+        with self._lock:
+            return self._held
+
+    async def call(self, fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
+        """``fn(**kwargs)`` on one of the threads; cancelling the wait does not stop ``fn``."""
+        job: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            if self._held >= self.size:
+                raise ToolBusyError(
+                    f"all {self.size} threads for plain tools are still held by tools that have not returned"
+                )
+            self._held += 1
+            jobs = self._jobs
+            if jobs is None:
+                jobs = self._jobs = self._start()
+        jobs.put((job, fn, kwargs))
+        return await asyncio.wrap_future(job)
+
+    def close(self) -> None:
+        """Let the threads go once they are free; returns at once (stuck ones are not waited
+        for). A later call starts new threads. Safe to call twice."""
+        with self._lock:
+            jobs, self._jobs = self._jobs, None
+            self._held = 0
+        if jobs is not None:
+            for _ in range(self.size):
+                jobs.put(None)
+
+    def _start(self) -> queue.SimpleQueue[_Job | None]:
+        jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        for i in range(self.size):
+            threading.Thread(target=self._work, args=(jobs,), name=f"{self.name}-{i}", daemon=True).start()
+        return jobs
+
+    def _work(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
+        while (item := jobs.get()) is not None:
+            job, fn, kwargs = item
+            if not job.set_running_or_notify_cancel():
+                self._release(jobs)
+                continue
+            try:
+                result = fn(**kwargs)
+            except BaseException as exc:  # handed to the caller, whatever it is
+                self._release(jobs)
+                job.set_exception(exc)
+            else:
+                # Freed before the result is handed over, so that the caller's next call finds it free.
+                self._release(jobs)
+                job.set_result(result)
+
+    def _release(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
+        with self._lock:
+            # Threads of a closed generation no longer count for the new one.
+            if jobs is self._jobs and self._held > 0:
+                self._held -= 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +147,9 @@ class Admitted:
 class ToolExecutor:
     """Calls tools of a registry under permissions and rate limits; every failure is an outcome.
 
-    ``permissions`` override each tool's own; ``rate_limits`` are per tool name, ``"*"`` for every
-    tool without its own; ``timeout_s`` replaces every tool's own timeout.
+    ``permissions`` override each tool's own; ``rate_limits`` are per tool name and replace a
+    tool's own, ``"*"`` for every tool without one; ``timeout_s`` replaces every tool's own
+    timeout; plain (blocking) tools run on ``sync_workers`` threads of the executor's own.
     """
 
     def __init__(
@@ -61,14 +159,20 @@ class ToolExecutor:
         permissions: Mapping[str, Permission] | None = None,
         rate_limits: Mapping[str, RateLimit] | None = None,
         timeout_s: float | None = None,
+        sync_workers: int = 4,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
         self.permissions = dict(permissions or {})
         self.rate_limits = dict(rate_limits or {})
         self.timeout_s = timeout_s
+        self.sync_workers = SyncWorkers(sync_workers)
         self._clock = clock
         self._history: dict[str, deque[float]] = {}
+
+    def close(self) -> None:
+        """Let the threads of plain tools go (without waiting for stuck ones); safe to call twice."""
+        self.sync_workers.close()
 
     def permission(self, name: str) -> Permission:
         if name in self.permissions:
@@ -122,9 +226,11 @@ class ToolExecutor:
     async def run(self, admitted: Admitted) -> ToolOutcome:
         """Run an admitted call within its timeout; failures come back as outcomes."""
         try:
-            return ToolOutcome(True, await admitted.tool.invoke(admitted.args))
+            return ToolOutcome(True, await admitted.tool.invoke(admitted.args, self.sync_workers.call))
         except asyncio.CancelledError:
             raise
+        except ToolBusyError as exc:
+            return ToolOutcome(False, f"{admitted.tool.name} was refused: {exc}", ran=False)
         except ToolError as exc:
             return ToolOutcome(False, str(exc))
         except Exception as exc:
@@ -138,7 +244,10 @@ class ToolExecutor:
         return await self.run(admitted)
 
     def _limit_for(self, name: str) -> RateLimit | None:
-        return self.rate_limits.get(name, self.rate_limits.get("*"))
+        if name in self.rate_limits:
+            return self.rate_limits[name]
+        own = self.registry.get(name).rate_limit if name in self.registry else None
+        return own if own is not None else self.rate_limits.get("*")
 
     def _has_room(self, name: str, limit: RateLimit) -> bool:
         times = self._history.setdefault(name, deque())

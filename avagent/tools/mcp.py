@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from avagent.core.text import describe_error
 from avagent.tools.langchain_tools import from_langchain
 from avagent.tools.registry import Permission, Tool
 
@@ -82,7 +83,7 @@ class McpToolbox:
                     session, server_name=name, tool_name_prefix=server.prefix, handle_tool_errors=False
                 )
             except Exception as exc:  # one bad server must not keep the agent from starting
-                self.failures[name] = f"{type(exc).__name__}: {exc}"
+                self.failures[name] = describe_error(exc)
                 log.warning("MCP server %s cannot be used: %s", name, self.failures[name])
                 continue
             for lc_tool in lc_tools:

@@ -2,14 +2,16 @@
 
 A tool's argument schema is derived from its type hints (through pydantic), its description from
 its docstring. ``phrases`` are spoken command templates such as ``"turn {direction} {degrees}
-degrees"``: the offline policy recognises exactly these (see ``avagent.tools.phrases``).
+degrees"``: the offline policy recognises exactly these (see ``avagent.tools.phrases``). A tool may
+carry a rate limit of its own (an actuator that must not be driven in a loop); the executor
+enforces it unless the config names the tool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints, overload
 
@@ -30,6 +32,22 @@ class UnknownToolError(ToolError):
     pass
 
 
+class ToolBusyError(ToolError):
+    """The call was refused before it started: no worker is free to run it."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``calls`` calls in any ``per_s`` seconds."""
+
+    calls: int
+    per_s: float
+
+
+SyncRunner = Callable[[Callable[..., Any], Mapping[str, Any]], Awaitable[Any]]
+"""Runs a plain (blocking) function with keyword arguments off the event loop."""
+
+
 @dataclass(frozen=True)
 class Tool:
     """A callable the agent may use, with its schema and the rules it is bound by."""
@@ -44,6 +62,8 @@ class Tool:
     cancel_on_interrupt: bool = True
     """When the user interrupts while this tool runs: cancel it (True) or let it finish (False)."""
     metadata: dict[str, Any] = field(default_factory=dict)
+    rate_limit: RateLimit | None = None
+    """The tool's own rate limit (the config's ``tools.rate_limits`` for its name replaces it)."""
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -68,13 +88,17 @@ class Tool:
         checked.update(model.model_extra or {})
         return checked
 
-    async def invoke(self, args: dict[str, Any]) -> str:
-        """Validate ``args`` and run the tool within its timeout; the result as text."""
+    async def invoke(self, args: dict[str, Any], run_sync: SyncRunner | None = None) -> str:
+        """Validate ``args`` and run the tool within its timeout; the result as text. A plain
+        function runs through ``run_sync`` (the executor's own threads), else on asyncio's default
+        threads."""
         checked = self.validate(args)
         if inspect.iscoroutinefunction(self.fn):
             call: Awaitable[Any] = self.fn(**checked)
-        else:
+        elif run_sync is not None:
             # A plain function might block: it runs on a worker thread, never on the event loop.
+            call = run_sync(self.fn, checked)
+        else:
             call = asyncio.to_thread(self.fn, **checked)
         try:
             async with asyncio.timeout(self.timeout_s):
@@ -97,6 +121,7 @@ def tool(
     permission: Permission = "allow",
     timeout_s: float = 10.0,
     cancel_on_interrupt: bool = True,
+    rate_limit: RateLimit | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -110,6 +135,7 @@ def tool(
     permission: Permission = "allow",
     timeout_s: float = 10.0,
     cancel_on_interrupt: bool = True,
+    rate_limit: RateLimit | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a ``Tool`` from a typed function; usable as ``@tool`` or ``@tool(phrases=[...])``."""
 
@@ -123,6 +149,7 @@ def tool(
             permission=permission,
             timeout_s=timeout_s,
             cancel_on_interrupt=cancel_on_interrupt,
+            rate_limit=rate_limit,
         )
 
     return build(fn) if fn is not None else build

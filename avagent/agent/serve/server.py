@@ -1,13 +1,20 @@
 """The call server: an aiohttp app that answers WebRTC offers with an agent per call.
 
 Routes:
-  ``GET /``         the call page (plain HTML and JS, served from this package)
-  ``POST /offer``   ``{"sdp", "type": "offer"}`` in, ``{"sdp", "type": "answer", "call_id"}`` out
-  ``GET /healthz``  ``{"status": "ok", "calls": N, "max_calls": M}`` (no token needed)
-  ``GET /calls``    figures of every call in progress (see ``CallSession.stats``)
+  ``GET /``             the call page (plain HTML and JS, served from this package)
+  ``GET /ice-servers``  ``{"iceServers": [...]}``: STUN/TURN for the browser, fresh credentials
+  ``POST /offer``       ``{"sdp", "type": "offer"}`` in, ``{"sdp", "type": "answer", "call_id"}`` out
+  ``GET /healthz``      ``{"status": "ok", "calls": N, "max_calls": M}`` (no token needed)
+  ``GET /calls``        figures of every call in progress (see ``CallSession.stats``) and connections
 
 Every refusal is a 4xx or 5xx with a JSON body ``{"error": "<one line>"}``, and never disturbs
 the calls in progress. Models are loaded once (``Resources``) and shared by every call.
+
+Whoever can reach the server is held to bounds: connections (``connections.py``: how many, how
+long a request's head and an idle connection may take), offers (counted as calls from the moment
+they arrive, their body read against a size and a time limit, their JSON depth and their SDP and
+ICE candidates screened: ``avagent/io/webrtc/offer.py``), and calls (``max_calls``). No token,
+credential or secret goes into a response, a log line or an error.
 """
 
 from __future__ import annotations
@@ -17,7 +24,6 @@ import contextlib
 import gc
 import hmac
 import importlib.resources
-import json
 import logging
 import os
 import signal
@@ -31,20 +37,40 @@ from avagent.agent.agent import Agent
 from avagent.agent.config import AgentConfig
 from avagent.agent.resources import Resources
 from avagent.agent.serve.config import ServeConfig
+from avagent.agent.serve.connections import (
+    ConnectionGuard,
+    ConnectionLimits,
+    GuardedSite,
+    JsonErrorHandler,
+    http_log,
+)
+from avagent.agent.serve.ice import IceServers
 from avagent.agent.serve.session import CallSession
 from avagent.core.errors import ConfigError, InputError
-from avagent.core.text import one_line
-from avagent.io.webrtc.offer import OfferRejected, parse_offer_body
+from avagent.core.text import describe_error, one_line
+from avagent.io.webrtc.offer import CandidateRules, OfferRejected, parse_offer_body
 
 log = logging.getLogger("avagent.webrtc")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _OPEN_PATHS = frozenset({"/healthz"})
+_NO_STORE = {"Cache-Control": "no-store"}
+SHUTDOWN_GRACE_S = 3.0
+"""How long shutdown lets a request handler that is still running finish (answering an offer);
+never spent waiting for a client, whose connections shutdown closes first."""
+LINGER_S = 2.0
+"""After refusing a request whose body is still coming, read and drop it this long before
+closing, so the client reads the refusal rather than a connection reset."""
 
 
-def refusal(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:
-    """An error response with a one-line reason."""
-    return web.json_response({"error": one_line(reason)}, status=status, headers=headers)
+def refusal(
+    status: int, reason: str, headers: dict[str, str] | None = None, *, close: bool = False
+) -> web.Response:
+    """An error response with a one-line reason (``close``: and the connection closes after it)."""
+    response = web.json_response({"error": one_line(reason)}, status=status, headers=headers)
+    if close:
+        response.force_close()
+    return response
 
 
 def resolve_token(serve: ServeConfig) -> str | None:
@@ -57,15 +83,10 @@ def resolve_token(serve: ServeConfig) -> str | None:
     return serve.token or None
 
 
-def page_html(serve: ServeConfig) -> str:
-    """The call page, with the ICE servers the browser should use written into it."""
-    template = (
-        importlib.resources.files("avagent.agent.serve").joinpath("static/call.html").read_text("utf-8")
-    )
-    settings = {"iceServers": [s.model_dump(exclude_none=True) for s in serve.ice_servers]}
-    # Inside a <script>: "<" is escaped so no value can close the script element.
-    literal = json.dumps(settings).replace("<", "\\u003c")
-    return template.replace("/*AVAGENT_SETTINGS*/ null", literal)
+def page_html() -> str:
+    """The call page. It holds no setting and no secret: it asks ``/ice-servers`` for the STUN and
+    TURN servers (and credentials) with the token, right before each call."""
+    return importlib.resources.files("avagent.agent.serve").joinpath("static/call.html").read_text("utf-8")
 
 
 class CallServer:
@@ -75,6 +96,21 @@ class CallServer:
         self.config = config
         self.serve = config.serve
         self._token = resolve_token(self.serve)
+        self._ice = IceServers(self.serve, has_token=self._token is not None)
+        self._rules = CandidateRules.from_cidrs(
+            self.serve.ice_allowed_networks,
+            loopback_only=self.serve.loopback_only,
+            max_candidates=self.serve.max_ice_candidates,
+        )
+        self._guard = ConnectionGuard(
+            ConnectionLimits(
+                max_connections=self.serve.max_connections,
+                max_header_bytes=self.serve.max_header_bytes,
+                header_timeout_s=self.serve.header_timeout_s,
+                keepalive_timeout_s=self.serve.keepalive_timeout_s,
+            )
+        )
+        self._page = page_html()
         self._resources = resources
         self._owns_resources = resources is None
         self.sessions: dict[str, CallSession] = {}
@@ -85,8 +121,11 @@ class CallServer:
         self.app = self._build_app()
 
     def _build_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.serve.max_offer_bytes, middlewares=[self._check_token])
-        app.router.add_get("/", self._page)
+        app = web.Application(
+            client_max_size=self.serve.max_offer_bytes, middlewares=[self._track, self._check_token]
+        )
+        app.router.add_get("/", self._send_page)
+        app.router.add_get("/ice-servers", self._ice_servers)
         app.router.add_post("/offer", self._offer)
         app.router.add_get("/healthz", self._health)
         app.router.add_get("/calls", self._calls)
@@ -108,9 +147,26 @@ class CallServer:
         await self.resources.start()
         serve = self.serve
         context = _tls_context(serve)
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        options: dict[str, Any] = {
+            "access_log": None,
+            "logger": http_log,
+            # Lingering ends before the guard's deadline for a next request's head could strike.
+            "lingering_time": min(LINGER_S, serve.header_timeout_s),
+            # The guard closes idle connections first; aiohttp's own timer is only a backstop.
+            "keepalive_timeout": max(serve.keepalive_timeout_s, serve.header_timeout_s) + 1.0,
+        }
+        runner = web.AppRunner(self.app, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S, **options)
         await runner.setup()
-        site = web.TCPSite(runner, serve.host, serve.port, ssl_context=context)
+        manager, loop = runner.server, asyncio.get_running_loop()
+        assert manager is not None
+        site = GuardedSite(
+            runner,
+            self._guard,
+            lambda: JsonErrorHandler(manager, loop=loop, **options),
+            serve.host,
+            serve.port,
+            ssl_context=context,
+        )
         try:
             await site.start()
         except OSError as exc:
@@ -131,11 +187,12 @@ class CallServer:
         if self._closed:
             return
         self._closed = True
+        # No client is waited for: every connection is closed now, half-sent requests and all.
+        self._guard.close_all()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-        else:
-            await self._close_calls(self.app)
+        await self._close_calls(self.app)
         if self._owns_resources and self._resources is not None:
             await self._resources.stop()
 
@@ -146,9 +203,25 @@ class CallServer:
         )
         for session, result in zip(sessions, results, strict=True):
             if isinstance(result, Exception):
-                log.error("call %s did not close cleanly: %s", session.id, result)
+                log.error("call %s did not close cleanly: %s", session.id, describe_error(result))
 
     # --- requests --------------------------------------------------------------------------
+
+    @web.middleware
+    async def _track(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # While a handler runs the guard sets no deadline: the handler bounds its own reads.
+        connection = self._guard.request_started(request.transport)
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            # aiohttp's own refusals (no such route, method not allowed) as one line of JSON too.
+            allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            return refusal(exc.status, exc.reason, allow)
+        finally:
+            body_left = request.body_exists and not request.content.is_eof()
+            self._guard.request_ended(connection, body_left=body_left)
 
     @web.middleware
     async def _check_token(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -169,10 +242,14 @@ class CallServer:
             return refusal(403, "the token is not valid")
         return await handler(request)
 
-    async def _page(self, _request: web.Request) -> web.Response:
-        return web.Response(
-            text=page_html(self.serve), content_type="text/html", headers={"Cache-Control": "no-store"}
-        )
+    async def _send_page(self, _request: web.Request) -> web.Response:
+        # The page's address may carry ?token=: no Referer takes it anywhere else.
+        headers = {**_NO_STORE, "Referrer-Policy": "no-referrer"}
+        return web.Response(text=self._page, content_type="text/html", headers=headers)
+
+    async def _ice_servers(self, _request: web.Request) -> web.Response:
+        # Behind the token check (when a TURN server is set, a token is too: see IceServers).
+        return web.json_response({"iceServers": self._ice.for_caller()}, headers=_NO_STORE)
 
     async def _health(self, _request: web.Request) -> web.Response:
         status = "closing" if self._closed else "ok"
@@ -184,34 +261,50 @@ class CallServer:
         return web.json_response(self.stats())
 
     async def _offer(self, request: web.Request) -> web.Response:
-        if request.content_type != "application/json":
-            return refusal(415, f"the offer must be application/json, not {request.content_type}")
-        limit = self.serve.max_offer_bytes
-        if request.content_length is not None and request.content_length > limit:
-            return refusal(413, f"the offer is larger than {limit} bytes")
+        serve = self.serve
         if self._closed:
             return refusal(503, "the server is shutting down")
-        if len(self.sessions) + self._setting_up >= self.serve.max_calls:
+        if request.content_type != "application/json":
+            return refusal(415, f"the offer must be application/json, not {request.content_type}")
+        if request.content_length is not None and request.content_length > serve.max_offer_bytes:
+            return refusal(413, f"the offer is larger than {serve.max_offer_bytes} bytes")
+        if len(self.sessions) + self._setting_up >= serve.max_calls:
             return refusal(
-                503,
-                f"the server is full ({self.serve.max_calls} calls); try again later",
-                {"Retry-After": "5"},
+                503, f"the server is full ({serve.max_calls} calls); try again later", {"Retry-After": "5"}
             )
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return refusal(413, f"the offer is larger than {limit} bytes")
+        # Counted from here, before its body is read: an offer still arriving holds a call's place.
         self._setting_up += 1
         try:
-            return await self._answer(body)
+            body = await self._read_body(request)
+            return body if isinstance(body, web.Response) else await self._answer(body)
         finally:
             self._setting_up -= 1
+
+    async def _read_body(self, request: web.Request) -> bytes | web.Response:
+        """The offer's body, or the refusal if it is too large, too slow or never comes."""
+        limit, within = self.serve.max_offer_bytes, self.serve.body_timeout_s
+        try:
+            async with asyncio.timeout(within):
+                return await request.read()
+        except TimeoutError:
+            return await _send_and_close(
+                request, refusal(408, f"the offer did not arrive within {within:g} s")
+            )
+        except web.HTTPRequestEntityTooLarge:
+            return refusal(413, f"the offer is larger than {limit} bytes")
+        except ConnectionError:
+            return refusal(400, "the connection closed before the offer arrived", close=True)
 
     async def _answer(self, body: bytes) -> web.Response:
         session: CallSession | None = None
         try:
-            offer = parse_offer_body(body)
-            session = CallSession(self.config, self.resources, on_closed=self._forget)
+            offer = parse_offer_body(body, self._rules)
+            if offer.dropped:
+                dropped = ", ".join(f"{n} {why}" for why, n in sorted(offer.dropped.items()))
+                log.info("offer: ICE candidates dropped: %s", dropped)
+            session = CallSession(
+                self.config, self.resources, on_closed=self._forget, ice_servers=self._ice.for_server()
+            )
             answer = await session.answer(offer)
         except OfferRejected as exc:
             log.info("offer refused: %s", exc.reason)
@@ -222,6 +315,10 @@ class CallServer:
             if session is not None:
                 await session.stop("the server failed to answer")
             raise
+        if self._closed:
+            # The server began to shut down while this offer was answered: no call to outlive it.
+            await session.stop("the server is shutting down")
+            return refusal(503, "the server is shutting down")
         self.sessions[session.id] = session
         log.info("call %s started (%d in progress)", session.id, len(self.sessions))
         return web.json_response({"sdp": answer.sdp, "type": answer.type, "call_id": session.id})
@@ -238,8 +335,25 @@ class CallServer:
             log.info("call %s ended: %s (%d in progress)", session.id, session.end_reason, len(self.sessions))
 
     def stats(self) -> dict[str, Any]:
-        """What ``GET /calls`` answers: the figures of every call in progress."""
-        return {"calls": [s.stats() for s in self.sessions.values()]}
+        """What ``GET /calls`` answers: the figures of every call in progress, and of the connections
+        (open, by phase, and how many were displaced, refused or closed for a limit)."""
+        return {
+            "calls": [s.stats() for s in self.sessions.values()],
+            "offers_arriving": self._setting_up,
+            "connections": self._guard.stats(),
+        }
+
+
+async def _send_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send ``response`` now and close the connection after it, rather than reading on (aiohttp
+    would linger over the rest of the body) for a client that has already taken too long."""
+    response.force_close()
+    with contextlib.suppress(ConnectionError):
+        await response.prepare(request)
+        await response.write_eof()
+    if request.transport is not None:
+        request.transport.close()
+    return response
 
 
 def _challenge() -> dict[str, str]:

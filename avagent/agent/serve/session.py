@@ -34,7 +34,8 @@ from aiortc.mediastreams import MediaStreamTrack
 from avagent.agent.agent import Agent
 from avagent.agent.config import AgentConfig
 from avagent.agent.resources import Resources
-from avagent.agent.serve.config import ServeConfig
+from avagent.agent.serve.ice import IceServers
+from avagent.core.text import describe_error
 from avagent.io.webrtc.audio_in import CallAudioSource
 from avagent.io.webrtc.audio_out import AgentVoiceTrack
 from avagent.io.webrtc.events_out import EventChannel
@@ -48,10 +49,6 @@ CALL_SAMPLE_RATE = 48000
 """Opus runs at 48 kHz: the agent's voice is made at that rate, so nothing resamples it again."""
 
 
-def ice_servers(serve: ServeConfig) -> list[RTCIceServer]:
-    return [RTCIceServer(s.urls, s.username, s.credential) for s in serve.ice_servers]
-
-
 class CallSession:
     """A call between one caller and one agent."""
 
@@ -61,7 +58,10 @@ class CallSession:
         resources: Resources,
         *,
         on_closed: Callable[[CallSession], None] = lambda _session: None,
+        ice_servers: list[RTCIceServer] | None = None,
     ) -> None:
+        """``ice_servers``: this end's STUN/TURN servers, credentials included (see ``IceServers``);
+        by default those of the config, read now."""
         self.id = secrets.token_hex(6)
         self._serve = config.serve
         self._on_closed = on_closed
@@ -71,8 +71,10 @@ class CallSession:
         self.events = EventChannel(self.agent.bus)
         self.agent.add_stage(self.events)
         self.voice = AgentVoiceTrack(self.agent.playback, self.agent.clock)
+        if ice_servers is None:
+            ice_servers = IceServers(self._serve, has_token=True).for_server()
         # An empty list, not None: aiortc would otherwise query a public STUN server.
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers(self._serve)))
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
         self.source: CallAudioSource | None = None
         self._video: list[CallVideoSource] = []
         self._video_tasks: set[asyncio.Task[None]] = set()
@@ -96,7 +98,7 @@ class CallSession:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except Exception as exc:  # aiortc's parser raises many kinds of errors on bad SDP
-            raise OfferRejected(400, f"the offer cannot be used: {type(exc).__name__}: {exc}") from None
+            raise OfferRejected(400, f"the offer cannot be used: {describe_error(exc)}") from None
         if self.source is None:
             raise OfferRejected(400, "the offer sends no audio: the call needs the microphone")
         pc.addTrack(self.voice)
@@ -109,7 +111,7 @@ class CallSession:
             with loopback_candidates(self._serve.loopback_only):
                 await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
-            raise OfferRejected(400, f"no answer to this offer: {type(exc).__name__}: {exc}") from None
+            raise OfferRejected(400, f"no answer to this offer: {describe_error(exc)}") from None
         self._task = asyncio.create_task(self._run(), name=f"call {self.id}")
         local = pc.localDescription
         return RTCSessionDescription(sdp=local.sdp, type=local.type)
@@ -147,8 +149,9 @@ class CallSession:
         watchdog = asyncio.create_task(self._watch_idle(), name=f"call {self.id} idle")
         try:
             await self.agent.run(self.source)
-        except Exception:
-            log.exception("call %s: the agent failed", self.id)
+        except Exception as exc:
+            # One redacted line: a traceback's messages could carry what a backend was sent.
+            log.error("call %s: the agent failed: %s", self.id, describe_error(exc))
             self._end("error")
         finally:
             watchdog.cancel()
@@ -243,7 +246,7 @@ async def close_peer_connection(pc: RTCPeerConnection) -> None:
         await pc.close()
         return
     except Exception as exc:
-        log.warning("a peer connection did not close cleanly (%s: %s)", type(exc).__name__, exc)
+        log.warning("a peer connection did not close cleanly (%s)", describe_error(exc))
     # Typed as always present, but None in a connection that was never completed.
     dtls_transports: list[RTCDtlsTransport | None] = [t.receiver.transport for t in pc.getTransceivers()]
     if pc.sctp is not None:

@@ -8,7 +8,8 @@ block (other calls of the same server, in the same process) keep their normal ca
 
 ``keep_loopback_candidates`` does the other half on the answering side: it drops the offer's
 candidates that are not on a loopback address, so a loopback-only server never sends a packet
-to another host.
+to another host. (The server screens every offer's candidates first, loopback-only or not, with
+``offer.CandidateRules``; this stays as the session's own guarantee.)
 """
 
 from __future__ import annotations
