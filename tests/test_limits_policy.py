@@ -27,11 +27,11 @@ from avagent.io.playback import Playback
 from avagent.io.speech_out import SpeechOut
 from avagent.io.tts.espeak import EspeakSynthesizer
 from avagent.policy.base import Actions
-from avagent.policy.limits import AnswerLimits, WordCounter
+from avagent.policy.limits import MAX_ANSWER_CHARS, AnswerLimits, WordCounter
 from avagent.policy.llm import LLMPolicy
 from avagent.tools.builtin import builtin_tools
 from avagent.tools.executor import RateLimit, ToolExecutor
-from avagent.tools.registry import ToolRegistry, tool
+from avagent.tools.registry import MAX_RESULT_CHARS, ToolRegistry, tool
 from tests.conftest import SceneFactory
 from tests.endless_server import Flood, flood_server
 from tests.openai_server import Reply, scripted_server, tool_call
@@ -166,6 +166,19 @@ async def test_tool_calls_beyond_the_cap_are_not_run_and_the_model_is_told() -> 
         assert error["stage"] == "policy"
         assert "max_tool_calls_per_step" in error["message"]
         assert h.said() == ["Spinning.", "Done."]
+
+
+async def test_tool_arguments_that_never_end_are_cut_and_never_run() -> None:
+    huge = tool_call("turn", {"direction": "left", "degrees": 5, "note": "x" * (MAX_ANSWER_CHARS + 10)}, "c1")
+    async with (
+        scripted_server(Reply(text="Turning. ", tool_calls=[huge])) as server,
+        policy_stage(make(server.base_url, AnswerLimits())) as h,
+    ):
+        await h.hear("turn left")
+        assert h.counter.names() == [], "a call whose arguments were cut off never runs"
+        [error] = h.events("error")
+        assert "max_answer_chars" in error["message"]
+        assert h.said() == ["Turning.", AnswerLimits().cut_notice]
 
 
 # --- the built-in actuators' rate -------------------------------------------------------------------
@@ -431,3 +444,25 @@ def test_the_builder_passes_the_limits_on(resources: Resources) -> None:
     assert parts.speech_out.max_queued_s == 7.5
     assert parts.executor.sync_workers.size == 2
     assert not parts.executor.sync_workers.running
+
+
+async def test_a_tools_result_is_bounded_and_its_failure_redacted() -> None:
+    @tool
+    async def dump() -> str:
+        """Return a lot."""
+        return "y" * (MAX_RESULT_CHARS * 3)
+
+    @tool
+    async def leak() -> str:
+        """Fail with a secret in the message."""
+        raise RuntimeError("cannot log in to http://robot:hunter2@10.0.0.9/api")
+
+    executor = ToolExecutor(ToolRegistry([dump, leak]))
+    big = await executor.execute("dump", {})
+    assert big.ok
+    assert len(big.result) < MAX_RESULT_CHARS + 100
+    assert big.result.endswith(f"[cut: {MAX_RESULT_CHARS * 2} more characters]")
+    failed = await executor.execute("leak", {})
+    assert not failed.ok
+    assert "hunter2" not in failed.result
+    assert "RuntimeError" in failed.result

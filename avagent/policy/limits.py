@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+MAX_ANSWER_CHARS = 200_000
+"""Characters one answer may stream, text and tool-call arguments together, all steps together (far
+above ``max_answer_words`` of text: what it bounds is arguments that never end)."""
 LONG_WORD = 30
 """Characters of text without spaces that count as one word: text without spaces is no way
 around the word limit."""
@@ -94,6 +97,7 @@ class AnswerBudget:
         """Words the model streamed in the steps before the current one."""
         self._loop = asyncio.get_running_loop()
         self._used_s = 0.0
+        self._chars = 0
         self.deadline = self._loop.time() + limits.max_answer_s
         """Loop time at which the model will have taken all its time (in the current step)."""
 
@@ -114,6 +118,12 @@ class AnswerBudget:
     def extend(self, seconds: float) -> None:
         """``seconds`` that were not the model's (the user held the floor) do not count."""
         self.deadline += max(0.0, seconds)
+
+    def take_chars(self, count: int) -> None:
+        """``count`` more characters streamed; past ``MAX_ANSWER_CHARS`` the answer is cut."""
+        self._chars += count
+        if self._chars > MAX_ANSWER_CHARS:
+            raise AnswerCut("max_answer_chars", f"the model streamed more than {MAX_ANSWER_CHARS} characters")
 
     def fits(self, sentence: str) -> bool:
         """Whether ``sentence`` may still be said."""

@@ -234,6 +234,10 @@ class LLMPolicy:
                     await self._say(sentence, step, actions, budget)
                 if budget.over_words(streamed):
                     raise budget.words_cut()
+                # Tool-call arguments are not words said, but they are held in memory: bounded too.
+                budget.take_chars(
+                    len(chunk.text) + sum(len(c.get("args") or "") for c in chunk.tool_call_chunks)
+                )
             for sentence in splitter.flush():
                 await self._say(sentence, step, actions, budget)
             budget.words_before += words.total

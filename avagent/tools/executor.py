@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from avagent.core.text import describe_error
 from avagent.tools.confirm import question
 from avagent.tools.registry import (
     Permission,
@@ -234,7 +235,7 @@ class ToolExecutor:
         except ToolError as exc:
             return ToolOutcome(False, str(exc))
         except Exception as exc:
-            return ToolOutcome(False, f"{admitted.tool.name} failed: {type(exc).__name__}: {exc}")
+            return ToolOutcome(False, f"{admitted.tool.name} failed: {describe_error(exc)}")
 
     async def execute(self, name: str, args: dict[str, Any], confirm: Confirm | None = None) -> ToolOutcome:
         """``admit`` then ``run``."""

@@ -105,7 +105,18 @@ class Tool:
                 result = await call
         except TimeoutError:
             raise ToolError(f"{self.name} timed out after {self.timeout_s:g} s") from None
-        return "" if result is None else str(result)
+        return bounded_result("" if result is None else str(result))
+
+
+MAX_RESULT_CHARS = 16_000
+"""A tool's result is cut to this many characters: it goes to the model, into the memory and into
+a ``tool_result`` event, and a tool (an MCP server's above all) is input from outside."""
+
+
+def bounded_result(text: str) -> str:
+    if len(text) <= MAX_RESULT_CHARS:
+        return text
+    return f"{text[:MAX_RESULT_CHARS]}... [cut: {len(text) - MAX_RESULT_CHARS} more characters]"
 
 
 @overload

@@ -152,6 +152,8 @@ class CallSession:
         except Exception as exc:
             # One redacted line: a traceback's messages could carry what a backend was sent.
             log.error("call %s: the agent failed: %s", self.id, describe_error(exc))
+            # The whole story for whoever debugs it (--log-level DEBUG), through the same redaction.
+            log.debug("call %s: the agent's failure", self.id, exc_info=True)
             self._end("error")
         finally:
             watchdog.cancel()
