@@ -4,6 +4,7 @@
 #
 #   scripts/setup.sh          what `avagent demo` and `avagent run` need
 #   scripts/setup.sh --dev    and everything the test suite needs (Chromium, PulseAudio, test tools)
+#   scripts/setup.sh --local  and transformers, to run a multimodal model on this machine (combinable)
 #
 # PYTHON picks the interpreter (default python3, 3.11 or newer). AVAGENT_TORCH_INDEX is where a CPU
 # build of PyTorch comes from when none is provided locally (default: PyTorch's CPU wheel index).
@@ -11,10 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dev=0
+local=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
-    *) echo "usage: scripts/setup.sh [--dev]" >&2; exit 2 ;;
+    --local) local=1 ;;
+    *) echo "usage: scripts/setup.sh [--dev] [--local]" >&2; exit 2 ;;
   esac
 done
 
@@ -26,6 +29,8 @@ if [ "$dev" = 1 ]; then
   # Real parts for the tests: a browser for the WebRTC calls, a sound server whose null sink stands
   # in for a sound card (reached through ALSA's pulse plugin, as PortAudio reaches a real one).
   packages+=(chromium pulseaudio libasound2-plugins)
+  # A real MQTT broker for the robot-bus tests (they start their own on a loopback port).
+  packages+=(mosquitto)
 fi
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
   missing=()
@@ -69,9 +74,14 @@ if ! .venv/bin/python -c 'import torch' >/dev/null 2>&1; then
   rm -rf "$tmp"
 fi
 
-if [ "$dev" = 1 ]; then
-  say "installing avagent with its test tools"
-  "${pip[@]}" install -q -e ".[dev]"
+extras=()
+[ "$dev" = 1 ] && extras+=(dev)
+# The local extra is transformers on the torch above (never torchvision: it breaks transformers).
+[ "$local" = 1 ] && extras+=(local)
+if [ "${#extras[@]}" -gt 0 ]; then
+  spec=".[$(IFS=,; echo "${extras[*]}")]"
+  say "installing avagent with $spec"
+  "${pip[@]}" install -q -e "$spec"
 else
   say "installing avagent"
   "${pip[@]}" install -q -e .

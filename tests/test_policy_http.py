@@ -14,7 +14,6 @@ from avagent.agent.agent import Agent
 from avagent.agent.config import AgentConfig, parse_config
 from avagent.agent.files import run_on_file
 from avagent.agent.resources import Resources
-from avagent.io.actuators import SimulatedBody
 from avagent.policy.llm import LLMPolicy
 from avagent.tools.executor import ToolExecutor
 from tests.conftest import SceneFactory
@@ -117,9 +116,8 @@ async def test_spoken_command_through_the_model_over_http(
     assert user["content"].endswith("turn left")
     [call] = result.of_type("tool_call")
     assert (call["name"], call["args"]) == ("turn", {"direction": "left", "degrees": 90})
-    body = result.agent.parts.body
-    assert isinstance(body, SimulatedBody)
-    assert body.state()["moving"] or body.state()["heading_deg"] != 0.0
+    [moved] = [e for e in result.of_type("actuator") if e["cause"] == "command"]
+    assert (moved["name"], moved["target"], moved["source"]) == ("base", {"heading": 90.0}, "voice")
     spoken = [s["text"] for s in result.of_type("speaking_started")]
     assert spoken == ["Okay, turning left.", "Done, Turning left 90 degrees."]
     start = result.of_type("speaking_started")[0]["t"]

@@ -16,14 +16,16 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from avagent.agent.avllm import chat_model_for, is_local, wire_senses
 from avagent.agent.config import AgentConfig, ArrayConfig, CameraConfig
 from avagent.agent.resources import Resources, default_tools
+from avagent.agent.robot import Robot, build_robot
 from avagent.core.bus import Bus
 from avagent.core.clock import MediaClock
 from avagent.core.events import Error, Say
 from avagent.core.stage import Stage
 from avagent.core.trace import TurnTracer
-from avagent.io.actuators import Body, SimulatedBody
+from avagent.io.actuators import Body
 from avagent.io.head import HeadLimits, PanTiltHead, SimulatedPanTiltHead
 from avagent.io.playback import Playback
 from avagent.io.speech_out import SpeechOut
@@ -42,6 +44,7 @@ from avagent.policy.runner import PolicyRunner
 from avagent.tools.executor import RateLimit, ToolExecutor
 from avagent.tools.phrases import CommandPhrases
 from avagent.tools.registry import ToolRegistry
+from avagent.tools.senses import SenseLink
 
 if TYPE_CHECKING:
     from avagent.io.camera import CameraSource, VideoFileSource
@@ -117,11 +120,11 @@ def choose_policy(
     from avagent.policy.context import PerceptionContext
     from avagent.policy.llm import LLMPolicy
     from avagent.policy.memory import ConversationMemory
-    from avagent.policy.models import ModelUnavailable, build_chat_model
+    from avagent.policy.models import ModelUnavailable
 
     settings = model_settings(config)
     try:
-        model = build_chat_model(settings)
+        model = chat_model_for(config, settings)
     except ModelUnavailable as exc:
         return command_policy(config, phrases), str(exc)
     policy = LLMPolicy(
@@ -224,11 +227,13 @@ def build_spatial(
     clock: MediaClock,
     *,
     head: PanTiltHead | None = None,
+    follow_head: PanTiltHead | None = None,
     video_from_source: bool = False,
 ) -> Spatial:
     """The spatial stages that ``config`` asks for, subscribed to ``bus``. ``head`` replaces the
-    simulated head (a real one behind the same interface). With ``video_from_source`` frames come
-    from the agent's source (a call) instead of the configured camera."""
+    simulated head (a real one behind the same interface); the follow behaviour points
+    ``follow_head`` when given (the head through the actuator layer). With ``video_from_source``
+    frames come from the agent's source (a call) instead of the configured camera."""
     spatial = Spatial(array=array_from_config(config.array))
     if spatial.array is not None:
         spatial.doa = SoundDirectionStage(bus, spatial.array, doa_settings(config))
@@ -259,7 +264,7 @@ def build_spatial(
         follow: Literal["active_speaker", "sound"] = "active_speaker" if spatial.speaker else "sound"
         spatial.follow = FollowSpeaker(
             bus,
-            spatial.head,
+            follow_head if follow_head is not None else spatial.head,
             FollowSettings(follow=follow, hysteresis_deg=h.hysteresis_deg, min_confidence=h.min_confidence),
         )
     return spatial
@@ -291,9 +296,17 @@ class AgentParts:
     check_model: bool = True
     """Probe the configured model when the agent starts (not for a policy given by the caller)."""
     extra: list[Stage] = field(default_factory=list)
+    robot: Robot | None = None
+    """The actuators, the robot bus and which part of a split agent this is (agent/robot.py)."""
+    absent: set[str] = field(default_factory=set)
+    """Stages built but not run: they run in another part of a split agent."""
 
     @property
     def stages(self) -> list[Stage]:
+        return [s for s in self.built_stages() if s.name not in self.absent]
+
+    def built_stages(self) -> list[Stage]:
+        """Every stage built, the absent ones included."""
         return [
             self.listener,
             self.transcriber,
@@ -318,11 +331,13 @@ def build(
     echo: EchoCanceller | None = None,
 ) -> AgentParts:
     """The parts of one agent for ``config``, on models from ``resources``."""
-    body = body if body is not None else SimulatedBody()
-    tools = tools if tools is not None else default_tools(config, body)
     bus = Bus()
     clock = MediaClock(extrapolate=realtime)
     bus.media_time = clock.now
+    robot = build_robot(config, bus, clock, realtime=realtime)
+    body = body if body is not None else robot.body
+    senses = SenseLink()
+    tools = tools if tools is not None else robot.tools(default_tools(config, body, senses))
     playback = Playback(
         playback_rate or config.audio.output.sample_rate or DEFAULT_PLAYBACK_RATE, bus.publish_from_any_thread
     )
@@ -341,7 +356,10 @@ def build(
         model=SileroJitVad() if config.vad.backend == "jit" else SileroVad(),
         echo=echo,
     )
-    return AgentParts(
+    sees = video_from_source or config.camera.source is not None
+    model = model_settings(config) if config.policy.model else None
+    extra = wire_senses(config, bus, senses, policy, sees=sees, model=model)
+    parts = AgentParts(
         config=config,
         resources=resources,
         bus=bus,
@@ -355,10 +373,21 @@ def build(
         policy_runner=runner,
         speech_out=speech_out,
         tracer=TurnTracer(bus),
-        spatial=build_spatial(config, bus, clock, video_from_source=video_from_source),
+        spatial=build_spatial(
+            config,
+            bus,
+            clock,
+            head=robot.head,
+            follow_head=robot.follow_head,
+            video_from_source=video_from_source,
+        ),
         policy_notice=notice,
-        check_model=notice is None and config.policy.model is not None,
+        check_model=notice is None and config.policy.model is not None and not is_local(config.policy.model),
+        extra=extra,
+        robot=robot,
     )
+    robot.attach(parts)
+    return parts
 
 
 async def connect(parts: AgentParts) -> McpToolbox | None:

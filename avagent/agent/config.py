@@ -11,7 +11,9 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field, ValidationError, model_validator
 
+from avagent.agent.avllm_config import AvllmConfig, ModelInput, ModelOutput, check_model_io
 from avagent.agent.config_errors import describe_validation_error
+from avagent.agent.robot_config import ActuatorsConfig, MqttConfig
 from avagent.agent.serve.config import ServeConfig
 from avagent.agent.settings import Section
 from avagent.core.bounded_yaml import load_yaml
@@ -154,6 +156,15 @@ class PolicyConfig(Section):
     """Said when an answer is cut at one of those limits."""
     max_tool_calls_per_step: int = Field(default=8, ge=1, le=256)
     """Tool calls one model step may ask for; the ones beyond are refused and the model is told."""
+    model_input: ModelInput = ("text",)
+    """What the model takes: ``text``, ``image`` (the turn's frames), ``audio`` (the utterance)."""
+    model_output: ModelOutput = ("text",)
+    """``text``, or ``text,audio``: an omni model answers in its own voice (docs/avllm.md)."""
+
+    @model_validator(mode="after")
+    def _model_io(self) -> PolicyConfig:
+        check_model_io(self.model_input, self.model_output)
+        return self
 
 
 class RateLimitConfig(Section):
@@ -316,6 +327,9 @@ class AgentConfig(Section):
     camera: CameraConfig = CameraConfig()
     faces: FaceConfig = FaceConfig()
     head: HeadConfig = HeadConfig()
+    actuators: ActuatorsConfig = ActuatorsConfig()
+    mqtt: MqttConfig = MqttConfig()
+    avllm: AvllmConfig = AvllmConfig()
 
 
 MAX_CONFIG_BYTES = 1 << 20

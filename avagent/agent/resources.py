@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from avagent.agent.avllm import offered_sense_tools
 from avagent.agent.config import AgentConfig
 from avagent.core.errors import ConfigError
 from avagent.io.actuators import Body, SimulatedBody
@@ -17,12 +18,16 @@ from avagent.tools.builtin import builtin_tools
 from avagent.tools.confirm import CONFIRM_PHRASES
 from avagent.tools.phrases import CommandPhrases
 from avagent.tools.registry import Tool, ToolRegistry
+from avagent.tools.senses import SenseLink
 
 
-def default_tools(config: AgentConfig, body: Body) -> ToolRegistry:
-    """The built-in tools the config names, acting on ``body``."""
+def default_tools(config: AgentConfig, body: Body, senses: SenseLink | None = None) -> ToolRegistry:
+    """The built-in tools the config names, acting on ``body``, and the sense tools when the
+    config offers them, answering through ``senses``."""
     chosen = set(config.tools.builtin)
-    return ToolRegistry(t for t in builtin_tools(body) if t.name in chosen)
+    return ToolRegistry(
+        [*(t for t in builtin_tools(body) if t.name in chosen), *offered_sense_tools(config, senses)]
+    )
 
 
 def needs_confirmation(config: AgentConfig, tools: Iterable[Tool]) -> bool:

@@ -46,12 +46,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tts", choices=["espeak", "piper", "openai"], help="speech synthesiser")
     run.add_argument("--base-url", help="an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)")
     run.add_argument("--model", help="a chat model for the policy (e.g. openai:gpt-4o-mini)")
+    run.add_argument(
+        "--model-input",
+        metavar="KINDS",
+        help="what the model takes: text, image, audio (e.g. text,image,audio)",
+    )
+    run.add_argument(
+        "--model-output", metavar="KINDS", help="text, or text,audio: answers in the model's voice"
+    )
     run_where = run.add_mutually_exclusive_group()
     run_where.add_argument("--array", choices=sorted(PRESETS), help="microphone array preset")
     run_where.add_argument("--geometry", type=Path, help="microphone array file (mics: [[x, y, z], ...])")
     run.add_argument("--video", help="a video file (or camera index / stream URL) for faces and the speaker")
     run.add_argument(
         "--describe", action="store_true", help="print how the agent's stages are wired, and run nothing"
+    )
+    run.add_argument(
+        "--mqtt", metavar="URL", help="the robot bus: an MQTT broker, mqtt://HOST:PORT (docs/robot.md)"
+    )
+    run.add_argument("--agent-id", help="this agent's name on the robot bus (default: the host name)")
+    run.add_argument(
+        "--role",
+        choices=["all", "perception", "policy", "actuators"],
+        help="run one part of the agent; the others run elsewhere, joined by the robot bus (default: all)",
     )
     run.set_defaults(func=cmd_run)
 
@@ -88,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tts", choices=["espeak", "piper", "openai"], help="speech synthesiser")
     serve.add_argument("--base-url", help="an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)")
     serve.add_argument("--model", help="a chat model for the policy (e.g. openai:gpt-4o-mini)")
+    serve.add_argument(
+        "--model-input",
+        metavar="KINDS",
+        help="what the model takes: text, image, audio (e.g. text,image,audio)",
+    )
+    serve.add_argument(
+        "--model-output", metavar="KINDS", help="text, or text,audio: answers in the model's voice"
+    )
     serve.set_defaults(func=cmd_serve)
     return parser
 

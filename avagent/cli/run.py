@@ -16,7 +16,9 @@ from avagent.agent.agent import Agent
 from avagent.agent.builder import array_from_config, describe_policy
 from avagent.agent.config import AgentConfig, load_config, parse_config, with_overrides
 from avagent.agent.files import FileRun
+from avagent.cli.robot import add_estop_keys, remote_part
 from avagent.cli.timeline import TimelinePrinter
+from avagent.core.errors import ConfigError
 from avagent.core.files import check_output, check_readable
 from avagent.core.messages import AudioFrame
 from avagent.core.stage import Stage, describe
@@ -38,6 +40,11 @@ def load_run_config(args: argparse.Namespace) -> AgentConfig:
             "tts.backend": args.tts,
             "base_url": args.base_url,
             "policy.model": args.model,
+            "policy.model_input": getattr(args, "model_input", None),
+            "policy.model_output": getattr(args, "model_output", None),
+            "mqtt.url": getattr(args, "mqtt", None),
+            "mqtt.agent_id": getattr(args, "agent_id", None),
+            "mqtt.role": getattr(args, "role", None),
         },
     )
 
@@ -112,30 +119,39 @@ async def run_command(args: argparse.Namespace, config: AgentConfig, info: WavIn
     wav: WavSink | None = None
     speaker: DeviceSpeaker | None = None
     try:
-        if info is not None:
+        source: Stage
+        if config.mqtt.role in ("policy", "actuators"):
+            agent, source = remote_part(config)
+            where = f"the robot bus, as the {config.mqtt.role} part (Ctrl-C stops)"
+        elif info is not None:
             run = FileRun(info.path, config, realtime=bool(args.realtime), info=info, keep=False)
             agent = run.agent
             if args.output:
                 wav = WavSink(args.output, agent.playback.sample_rate)
                 assert run.speaker is not None
                 run.speaker.add_sink(wav.write)
-            source: Stage = run.source
+            source = run.source
             where = f"{info.path} ({info.duration:.1f} s, {info.sample_rate} Hz, {info.channels} ch)"
         else:
-            agent, source, speaker, wav = _live(args, config)
+            agent, mic, speaker, wav = _live(args, config)
+            source = mic
             speaker.start()
-            where = f"microphone {source.device.name!r}, speaker {speaker.device.name!r} (Ctrl-C stops)"
+            where = f"microphone {mic.device.name!r}, speaker {speaker.device.name!r} (Ctrl-C stops)"
         agent.add_stage(
             JsonlSink(agent.bus, sys.stdout) if args.json else TimelinePrinter(agent.bus, sys.stdout)
         )
+        if add_estop_keys(agent):
+            print("avagent: space or e: emergency stop; c: clear it", file=sys.stderr)
         # After the sinks are in place: what prepare() reports (a fallback) is an event too.
         await agent.prepare()
         if agent.policy_notice is not None:
             print(f"avagent: {agent.policy_notice}; using the offline command policy", file=sys.stderr)
         policy = describe_policy(agent.policy)
-        print(
-            f"avagent: policy {policy} with {len(agent.tools)} tools; listening to {where}", file=sys.stderr
-        )
+        if config.mqtt.role == "actuators":
+            print(f"avagent: actuators {', '.join(config.actuators.devices)}; on {where}", file=sys.stderr)
+        else:
+            tools = len(agent.tools)
+            print(f"avagent: policy {policy} with {tools} tools; listening to {where}", file=sys.stderr)
         await agent.run(source, handle_signals=True)
     finally:
         if speaker is not None:
@@ -194,6 +210,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_run_config(args)
     if not args.describe:
         check_run_output(args, config)
+    if args.input is not None and config.mqtt.role in ("policy", "actuators"):
+        raise ConfigError(
+            f"--input: the {config.mqtt.role} part hears nothing; the perception part takes the file"
+        )
     info = inspect_wav(args.input) if args.input is not None else None
     config = apply_spatial_args(config, array=args.array, geometry=args.geometry, video=args.video, info=info)
     if args.describe:

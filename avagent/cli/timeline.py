@@ -190,6 +190,20 @@ def describe(e: dict[str, Any]) -> str | None:
         return f"voice cut after {e['played_s']:.2f} of {e['total_s']:.2f} s"
     if kind == "barge_in":
         return "barge-in: the user cut in"
+    if kind == "estop":
+        why = f": {e['reason']}" if e.get("reason") else ""
+        return f"E-STOP from {e['source']}{why}: every actuator halted"
+    if kind == "estop_cleared":
+        return f"e-stop cleared ({e['source']})"
+    if kind == "actuator" and e["cause"] in ("command", "lease", "link"):
+        where = ", ".join(f"{axis} {value:g}" for axis, value in e["target"].items())
+        return (
+            f"moves: {e['name']} to {where}"
+            if e["cause"] == "command"
+            else f"halts: {e['name']} ({e['cause']})"
+        )
+    if kind == "scene":
+        return f"scene ({e['source']}): {e['text']}"
     if kind == "latency":
         return f"answered {e['steps_ms'].get('first_audio', float('nan')):.0f} ms after the end of speech"
     if kind == "error":

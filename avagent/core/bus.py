@@ -57,6 +57,21 @@ class Bus:
         self._routes.clear()
         return stream
 
+    def unsubscribe(self, stage: str) -> int:
+        """Remove and close every stream of the stage named ``stage`` (``stage`` or ``stage.*``):
+        for a stage built but not run (a part of the agent that runs on another machine), so that
+        nothing queues up for it. Returns how many streams were removed."""
+        kept: list[tuple[tuple[type, ...], Stream[Any]]] = []
+        gone: list[tuple[tuple[type, ...], Stream[Any]]] = []
+        for types, stream in self._subscriptions:
+            owner = stream.name.split(".", 1)[0]
+            (gone if owner == stage else kept).append((types, stream))
+        for _types, stream in gone:
+            stream.close()
+        self._subscriptions = kept
+        self._routes.clear()
+        return len(gone)
+
     def close(self) -> None:
         """Close every stream so that consumers leave their loops."""
         for _types, stream in self._subscriptions:

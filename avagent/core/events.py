@@ -152,11 +152,14 @@ class ToolResult(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Say(Event):
-    """The policy decided to say ``text``."""
+    """The policy decided to say ``text``. ``audio`` (mono float32 at ``audio_rate``), when given,
+    is the model's own voice saying it (an omni model): played instead of synthesising the text."""
 
     type: ClassVar[str] = "say"
     text: str
     turn: int | None = None
+    audio: np.ndarray | None = field(default=None, repr=False, compare=False, metadata=_INTERNAL)
+    audio_rate: int = field(default=0, metadata=_INTERNAL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,6 +198,40 @@ class Stop(Event):
     type: ClassVar[str] = "stop"
     control: ClassVar[bool] = True
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Estop(Event):
+    """The emergency stop is engaged: every actuator halts, and actuator commands are refused until
+    it is cleared. ``source`` says where it came from (``mqtt``, ``key``, ``tool``, ``heartbeat``...)."""
+
+    type: ClassVar[str] = "estop"
+    control: ClassVar[bool] = True
+    source: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EstopCleared(Event):
+    """The emergency stop was cleared: actuators take commands again."""
+
+    type: ClassVar[str] = "estop_cleared"
+    control: ClassVar[bool] = True
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Actuator(Event):
+    """An actuator's state changed: it started moving (``cause`` ``command``), arrived, or was
+    halted (``stop``, ``estop``, ``lease``, ``link``); ``position`` and ``target`` by axis."""
+
+    type: ClassVar[str] = "actuator"
+    name: str
+    moving: bool
+    position: dict[str, float]
+    target: dict[str, float] = field(default_factory=dict)
+    cause: str = ""
+    source: str = ""
 
 
 # --- space and sight -----------------------------------------------------------------------------
@@ -255,6 +292,17 @@ class ActiveSpeaker(Event):
     method: str = "direction"
     source_id: int | None = None
     final: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scene(Event):
+    """What the agent sees and hears, in words: an answer of ``describe_scene`` or ``listen``.
+    ``source`` is ``model`` (a vision or omni model looked and listened) or ``perception`` (the
+    agent's own senses: faces, speaker, light, motion, sounds)."""
+
+    type: ClassVar[str] = "scene"
+    text: str
+    source: str = "perception"
 
 
 # --- health --------------------------------------------------------------------------------------

@@ -181,6 +181,15 @@ class SpeechOut:
         self._texts = max(0, self._texts - 1)
         self._speaking = True
         try:
+            if say.audio is not None:
+                # The model's own voice: one utterance, played like synthesised speech (paused,
+                # resumed and cut the same way), with the whole text as what it says.
+                await self._until_may_go_on()
+                audio = np.asarray(say.audio, dtype=np.float32).reshape(-1)
+                # Seconds of audio take milliseconds to resample: not on the loop.
+                audio = await asyncio.to_thread(self._resampled, audio, say.audio_rate)
+                self.playback.enqueue(Utterance(audio, say.text, say.turn))
+                return
             for sentence in split_sentences(say.text):
                 await self._until_may_go_on()
                 try:
@@ -200,10 +209,13 @@ class SpeechOut:
             self._recount()
 
     def _to_playback_rate(self, audio: np.ndarray) -> np.ndarray:
+        return self._resampled(audio, self._synth.sample_rate)
+
+    def _resampled(self, audio: np.ndarray, from_rate: int) -> np.ndarray:
         rate = self.playback.sample_rate
-        if self._synth.sample_rate == rate or audio.shape[0] == 0:
+        if from_rate == rate or audio.shape[0] == 0:
             return audio.astype(np.float32, copy=False)
-        return np.asarray(soxr.resample(audio, self._synth.sample_rate, rate), dtype=np.float32)
+        return np.asarray(soxr.resample(audio, from_rate, rate), dtype=np.float32)
 
 
 def _trim_lead(audio: np.ndarray, threshold: float = 1e-3, keep: int = 64) -> np.ndarray:

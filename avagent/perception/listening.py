@@ -143,6 +143,8 @@ class Listener:
         self._anchor = (0.0, time.monotonic())
         """(media time, monotonic time) of the last frame: to stamp events with capture times."""
         self.chunks = 0
+        self.muted = False
+        """While muted the agent hears silence: a turn in progress ends, and nothing new starts."""
         self._offered: tuple[float, float] | None = None
         self._bad_samples_reported = 0.0
 
@@ -161,6 +163,8 @@ class Listener:
 
     async def handle(self, frame: AudioFrame) -> None:
         samples = frame.mono()
+        if self.muted:
+            samples = np.zeros_like(samples)
         if not np.isfinite(samples).all():
             samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
             if frame.t - self._bad_samples_reported >= 1.0 or self._bad_samples_reported == 0.0:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from avagent.core.events import Event, Transcript
 from avagent.tools.executor import ToolOutcome
 
@@ -15,8 +17,9 @@ class Actions(Protocol):
     it is clear whether it is a barge-in or a backchannel), so nothing new is said or started then.
     """
 
-    async def say(self, text: str) -> None:
-        """Speak ``text`` (sentence by sentence, as soon as each is ready)."""
+    async def say(self, text: str, audio: np.ndarray | None = None, audio_rate: int = 0) -> None:
+        """Speak ``text`` (sentence by sentence, as soon as each is ready); with ``audio`` (mono
+        float32 at ``audio_rate``: a model's own voice saying it), play that instead."""
 
     async def call_tool(self, name: str, args: dict[str, Any], call_id: str | None = None) -> ToolOutcome:
         """Call a tool under the executor's rules; failures come back as outcomes."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 
-from avagent.core.events import ActiveSpeaker, Event, Faces, SoundDirection
+from avagent.core.events import ActiveSpeaker, Event, Faces, Scene, SoundDirection
 
 BEGIN = "[context from the agent's senses; not said by the user]"
 END = "[the user said]"
@@ -24,7 +24,7 @@ def _deg(value: float) -> str:
 class PerceptionContext:
     """The latest of each kind of perception event, rendered as a context block."""
 
-    observes: tuple[type[Event], ...] = (SoundDirection, Faces, ActiveSpeaker)
+    observes: tuple[type[Event], ...] = (SoundDirection, Faces, ActiveSpeaker, Scene)
 
     def __init__(
         self,
@@ -37,6 +37,7 @@ class PerceptionContext:
         self.direction: SoundDirection | None = None
         self.faces: Faces | None = None
         self.speaker: ActiveSpeaker | None = None
+        self.scene: Scene | None = None
 
     def observe(self, event: Event) -> None:
         if isinstance(event, SoundDirection):
@@ -45,6 +46,8 @@ class PerceptionContext:
             self.faces = event
         elif isinstance(event, ActiveSpeaker):
             self.speaker = event
+        elif isinstance(event, Scene):
+            self.scene = event
 
     def _fresh(self, event: Event | None, t: float) -> bool:
         return event is not None and t - event.t <= self.max_age_s
@@ -69,5 +72,9 @@ class PerceptionContext:
             for face in faces.faces[:6]:
                 seen.append(f"face {face.id} at {_deg(face.bearing_deg)}")
             lines.append("faces: " + (", ".join(seen) if seen else "none in view"))
+        scene = self.scene if self._fresh(self.scene, t) else None
+        if scene is not None:
+            by = "a vision model" if scene.source == "model" else "the agent's own senses"
+            lines.append(f"scene ({by}, {t - scene.t:.0f} s ago): {scene.text}")
         lines.append(END)
         return "\n".join(lines)

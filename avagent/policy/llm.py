@@ -15,6 +15,10 @@ the memory, and is reported as an ``error`` event.
 
 Interruptions act through the ``Actions`` (see runner.py): every chunk waits while the user may be
 cutting in, and a barge-in cancels the answer; the memory then records what was really heard.
+
+A model that sees and hears (``inputs``, inputs.py) gets the turn's frames and utterance with each
+request of the turn; a model that speaks (``voice``, omni.py) answers each step whole, its audio
+played instead of synthesised text (docs/avllm.md).
 """
 
 from __future__ import annotations
@@ -29,13 +33,17 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage, SystemMessage
+from langchain_core.messages.tool import tool_call_chunk
 
 from avagent.core.events import Event, SpeakingEnded, ToolResult, Transcript
-from avagent.core.text import SentenceSplitter, describe_error
+from avagent.core.media import TurnMedia
+from avagent.core.text import SentenceSplitter, describe_error, split_sentences
 from avagent.policy.base import Actions
 from avagent.policy.context import PerceptionContext
-from avagent.policy.limits import AnswerBudget, AnswerCut, AnswerLimits, WordCounter
+from avagent.policy.inputs import ModelInputs
+from avagent.policy.limits import AnswerBudget, AnswerCut, AnswerLimits, WordCounter, count_words
 from avagent.policy.memory import CallRecord, ConversationMemory, StepRecord, TurnRecord
+from avagent.policy.omni import ModelVoice, VoiceFailed
 from avagent.tools.executor import ToolExecutor
 from avagent.tools.langchain_tools import openai_tool_specs
 
@@ -51,7 +59,28 @@ When the history shows that the user interrupted you, they heard only what is wr
 
 
 class ModelFailed(RuntimeError):
-    """The model did not give an answer (error, HTTP failure, stalled stream)."""
+    """The model did not give an answer (error, HTTP failure, stalled stream). ``status`` is the
+    server's HTTP status, if any; ``detail`` what it said (to recognise a refusal of the turn's
+    media: never shown, never sent anywhere)."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+UNCLEAR = "[speech the recogniser could not make out]"
+"""The user's words in the memory when only the model heard them (in the turn's audio)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnInput:
+    """What the model is given for the turn being answered, besides the history."""
+
+    words: str
+    """What the recogniser heard (possibly nothing)."""
+    context: str
+    media: TurnMedia
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +147,12 @@ class LLMPolicy:
         failed: str = "Sorry, I cannot answer right now.",
         label: str | None = None,
         limits: AnswerLimits | None = None,
+        inputs: ModelInputs | None = None,
+        voice: ModelVoice | None = None,
     ) -> None:
+        """``inputs``: the images and sound the model is given with each turn (``image``,
+        ``audio`` in ``policy.model_input``). ``voice``: ask for answers in the model's own voice
+        (``policy.model_output: text,audio``)."""
         self.model = model
         self.executor = executor
         prompt = system_prompt if system_prompt is not None else DEFAULT_SYSTEM_PROMPT
@@ -132,6 +166,8 @@ class LLMPolicy:
         self.label = label or type(model).__name__
         """What the model is, for people (``openai:gpt-4o-mini at http://...``)."""
         self.limits = limits if limits is not None else AnswerLimits()
+        self.inputs = inputs
+        self.voice = voice
 
     def observe(self, event: Event) -> None:
         if isinstance(event, SpeakingEnded):
@@ -146,13 +182,14 @@ class LLMPolicy:
 
     async def respond(self, transcript: Transcript, actions: Actions) -> None:
         words = transcript.text.strip()
-        if not words:
+        media = await self.inputs.for_turn(transcript.turn) if self.inputs is not None else TurnMedia()
+        if not words and media.audio is None:
             await actions.say(self.sorry)
             return
-        record = self.memory.begin(transcript.turn, words)
-        context = self.context.render(transcript.t)
+        record = self.memory.begin(transcript.turn, words or UNCLEAR)
+        turn = TurnInput(words, self.context.render(transcript.t), media)
         try:
-            await self._answer(record, context, actions)
+            await self._answer(record, turn, actions)
         except asyncio.CancelledError:
             record.interrupted = True
             raise
@@ -160,7 +197,7 @@ class LLMPolicy:
             await actions.say(self.failed)
             raise
 
-    async def _answer(self, record: TurnRecord, context: str, actions: Actions) -> None:
+    async def _answer(self, record: TurnRecord, turn: TurnInput, actions: Actions) -> None:
         specs = openai_tool_specs(self.executor.visible_tools())
         budget = AnswerBudget(self.limits)
         said_anything = False
@@ -169,9 +206,9 @@ class LLMPolicy:
                 with_tools = bool(specs) and step_no < self.max_tool_steps
                 step = StepRecord()
                 record.steps.append(step)
-                messages: list[BaseMessage] = [SystemMessage(self.system_prompt)]
-                messages += self.memory.history(record, context)
-                message = await self._stream(messages, specs if with_tools else None, step, actions, budget)
+                message = await self._request(
+                    record, turn, specs if with_tools else None, step, actions, budget
+                )
                 said_anything = said_anything or bool(step.sentences)
                 calls = requested_calls(message) if with_tools and message is not None else []
                 if not calls:
@@ -203,6 +240,91 @@ class LLMPolicy:
             f"{cap} were not run (max_tool_calls_per_step)"
         )
         return calls[:cap] + [dataclasses.replace(c, error=why) for c in calls[cap:]]
+
+    async def _request(
+        self,
+        record: TurnRecord,
+        turn: TurnInput,
+        specs: list[dict[str, Any]] | None,
+        step: StepRecord,
+        actions: Actions,
+        budget: AnswerBudget,
+    ) -> AIMessageChunk | None:
+        """One model call of the turn, with the turn's media; a server that refuses them is asked
+        again without what it refused, once (and is not sent that kind again)."""
+        retried = False
+        while True:
+            prepared = self.inputs.prepare(turn.media) if self.inputs is not None else None
+            blocks = prepared.blocks if prepared is not None else ()
+            words = turn.words
+            if self.inputs is not None and prepared is not None:
+                words = self.inputs.user_text(turn.words, audio_sent="audio" in prepared.kinds)
+            messages: list[BaseMessage] = [SystemMessage(self.system_prompt)]
+            messages += self.memory.history(record, turn.context, blocks, words or None)
+            try:
+                if self.voice is not None:
+                    return await self._spoken(messages, specs, step, actions, budget)
+                return await self._stream(messages, specs, step, actions, budget)
+            except ModelFailed as exc:
+                if retried or self.inputs is None or prepared is None or step.sentences:
+                    raise
+                refused = self.inputs.refuse(exc.status, exc.detail, prepared.kinds)
+                if not refused:
+                    raise
+                retried = True
+                await actions.report(
+                    f"the model refused the turn's {' and '.join(sorted(refused))} ({exc}): "
+                    "asked again without, and not sent to it again"
+                )
+
+    async def _spoken(
+        self,
+        messages: Sequence[BaseMessage],
+        specs: list[dict[str, Any]] | None,
+        step: StepRecord,
+        actions: Actions,
+        budget: AnswerBudget,
+    ) -> AIMessageChunk:
+        """One step answered in the model's own voice: the answer comes whole; its audio is
+        played when the answer fits the word limit, else its sentences are synthesised."""
+        assert self.voice is not None
+        budget.start_step()
+        try:
+            await self._hold(actions, budget)
+            left = budget.time_left()
+            if left <= 0:
+                raise budget.time_cut()
+            wait = min(self.stream_timeout_s, left)
+            try:
+                async with asyncio.timeout(wait):
+                    answer = await self.voice.complete(messages, specs)
+            except TimeoutError:
+                if wait < self.stream_timeout_s:
+                    raise budget.time_cut() from None
+                raise ModelFailed(f"the model gave no answer within {self.stream_timeout_s:g} s") from None
+            except VoiceFailed as exc:
+                raise ModelFailed(str(exc), status=exc.status, detail=exc.detail) from None
+        finally:
+            budget.end_step()
+        await actions.first_token()
+        budget.take_chars(len(answer.text) + sum(len(args) for *_, args in answer.calls))
+        if answer.audio_problem is not None:
+            await actions.report(f"the model's voice was not played: {answer.audio_problem}")
+        text = answer.text
+        if text and answer.audio is not None and budget.fits(text):
+            await self._hold(actions, budget)
+            await actions.say(text, answer.audio, answer.sample_rate)
+            budget.spend(text)
+            step.sentences.append(text)
+        else:
+            for sentence in split_sentences(text):
+                await self._say(sentence, step, actions, budget)
+        budget.words_before += count_words(text)
+        chunks = [
+            tool_call_chunk(name=name, args=args, id=call_id, index=index)
+            for index, (call_id, name, args) in enumerate(answer.calls)
+        ]
+        return AIMessageChunk(content=text, tool_call_chunks=chunks)
 
     async def _stream(
         self,
@@ -268,7 +390,10 @@ class LLMPolicy:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise ModelFailed(describe_error(exc)) from exc
+            status = getattr(exc, "status_code", None)
+            raise ModelFailed(
+                describe_error(exc), status=status if isinstance(status, int) else None, detail=str(exc)
+            ) from exc
 
     async def _hold(self, actions: Actions, budget: AnswerBudget) -> None:
         """Wait while the user may be cutting in; that time is not the model's."""

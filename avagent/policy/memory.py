@@ -16,6 +16,7 @@ whole turns go first, so a tool call is never separated from its result.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +117,9 @@ def heard_sentences(record: TurnRecord, ledger: SpeechLedger) -> tuple[list[list
             if stopped:
                 break
             parts: list[str] = []
-            for utterance in split_sentences(sentence) or [sentence]:
+            # A model's own voice says a whole answer as one utterance.
+            whole = bool(reports) and reports[0].text == sentence
+            for utterance in [sentence] if whole else split_sentences(sentence) or [sentence]:
                 report = reports.popleft() if reports and reports[0].text == utterance else None
                 fraction = report.fraction if report is not None else (0.0 if cut else 1.0)
                 if fraction >= 1.0:
@@ -133,10 +136,21 @@ def heard_sentences(record: TurnRecord, ledger: SpeechLedger) -> tuple[list[list
     return out, cut
 
 
-def turn_messages(record: TurnRecord, ledger: SpeechLedger, context: str | None = None) -> list[BaseMessage]:
-    """``record`` as chat messages (``context``, for the turn being answered, goes before the words)."""
-    user = record.user_text if context is None else f"{context}\n\n{record.user_text}"
-    messages: list[BaseMessage] = [HumanMessage(user)]
+def turn_messages(
+    record: TurnRecord,
+    ledger: SpeechLedger,
+    context: str | None = None,
+    attachments: Sequence[dict[str, Any]] = (),
+    words: str | None = None,
+) -> list[BaseMessage]:
+    """``record`` as chat messages (``context``, for the turn being answered, goes before the
+    words, and ``attachments``, its images and sound as content blocks, after them; ``words``
+    replaces the user's words as the model is given them)."""
+    spoken = record.user_text if words is None else words
+    user = spoken if context is None else f"{context}\n\n{spoken}"
+    content: list[str | dict[Any, Any]] = [{"type": "text", "text": user}, *attachments]
+    human = HumanMessage(content=content) if attachments else HumanMessage(user)
+    messages: list[BaseMessage] = [human]
     heard, cut = heard_sentences(record, ledger)
     for step, said in zip(record.steps, heard, strict=True):
         if not said and not step.calls:
@@ -178,13 +192,22 @@ class ConversationMemory:
                 return record
         return None
 
-    def history(self, current: TurnRecord | None = None, context: str | None = None) -> list[BaseMessage]:
+    def history(
+        self,
+        current: TurnRecord | None = None,
+        context: str | None = None,
+        attachments: Sequence[dict[str, Any]] = (),
+        words: str | None = None,
+    ) -> list[BaseMessage]:
         """Messages of the kept turns, oldest first; ``current`` (the turn being answered) is always
-        kept, with ``context`` in front of its words. Older turns beyond the bounds are forgotten."""
+        kept, with ``context`` in front of its words and ``attachments`` (its media, bounded on
+        their own, not counted as tokens) after them. Older turns beyond the bounds are forgotten."""
         past = [r for r in self.records if r is not current]
         rendered = [turn_messages(r, self.ledger) for r in past]
-        now = turn_messages(current, self.ledger, context) if current is not None else []
+        now = turn_messages(current, self.ledger, context, words=words) if current is not None else []
         budget = self.max_tokens - count_tokens_approximately(now)
+        if current is not None and attachments:
+            now = turn_messages(current, self.ledger, context, attachments, words)
         kept: list[list[BaseMessage]] = []
         for messages in reversed(rendered):
             cost = count_tokens_approximately(messages)

@@ -23,6 +23,8 @@ import asyncio
 import itertools
 from typing import Any
 
+import numpy as np
+
 from avagent.core.activity import Activity
 from avagent.core.bus import Bus
 from avagent.core.events import (
@@ -35,6 +37,7 @@ from avagent.core.events import (
     PauseSpeaking,
     ResumeSpeaking,
     Say,
+    Scene,
     SoundDirection,
     SpeakingEnded,
     SpeakingStarted,
@@ -52,6 +55,7 @@ OBSERVABLE: tuple[type[Event], ...] = (
     SoundDirection,
     Faces,
     ActiveSpeaker,
+    Scene,
     SpeakingStarted,
     SpeakingEnded,
     ToolResult,
@@ -115,7 +119,7 @@ class TurnActions:
     async def report(self, problem: str) -> None:
         await self._bus.publish(Error(t=self._bus.media_time(), stage=self._runner.name, message=problem))
 
-    async def say(self, text: str) -> None:
+    async def say(self, text: str, audio: np.ndarray | None = None, audio_rate: int = 0) -> None:
         if text.strip():
             await self._runner.floor.wait()
             await self._bus.publish(
@@ -124,6 +128,8 @@ class TurnActions:
                     t_capture=self._transcript.t_capture,
                     text=text,
                     turn=self._transcript.turn,
+                    audio=audio,
+                    audio_rate=audio_rate,
                 )
             )
 

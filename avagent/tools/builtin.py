@@ -1,7 +1,9 @@
 """The built-in tools: turn, look_at, stop, what_time and say.
 
 The actuator tools carry rate limits of their own, so that a model (or anything else) cannot drive
-the body in a loop; ``tools.rate_limits`` in the config replaces them by name.
+the body in a loop; ``tools.rate_limits`` in the config replaces them by name. The actuator layer
+behind the body has its own rules (docs/robot.md): a command it limits runs and the result says how,
+one it refuses fails with the reason. ``stop`` is the emergency stop.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from avagent.io.actuators import Body
+from avagent.io.actuators import ActuatorRefused, Body, Limited
 from avagent.tools.phrases import Spoken
-from avagent.tools.registry import RateLimit, Tool, tool
+from avagent.tools.registry import RateLimit, Tool, ToolError, tool
 
 TURN_RATE_LIMIT = RateLimit(calls=5, per_s=10.0)
 """Five turns of up to a full circle in ten seconds: enough for any request, too few to spin."""
@@ -38,7 +40,12 @@ def builtin_tools(body: Body, now: Callable[[], datetime.datetime] = datetime.da
         ] = 90,
     ) -> str:
         """Turn the robot in place, to the left or to the right."""
-        await body.turn(degrees if direction == "left" else -degrees)
+        try:
+            done = await body.turn(degrees if direction == "left" else -degrees)
+        except ActuatorRefused as exc:
+            raise ToolError(f"turn was refused: {exc}") from None
+        if isinstance(done, Limited):
+            return f"Turning {direction} {abs(done.value):.0f} degrees ({done.why})."
         return f"Turning {direction} {degrees} degrees."
 
     @tool(phrases=["look at {azimuth_deg} degrees"], rate_limit=LOOK_AT_RATE_LIMIT)
@@ -50,12 +57,17 @@ def builtin_tools(body: Body, now: Callable[[], datetime.datetime] = datetime.da
         ],
     ) -> str:
         """Point the robot's head in a direction."""
-        await body.look_at(float(azimuth_deg))
+        try:
+            done = await body.look_at(float(azimuth_deg))
+        except ActuatorRefused as exc:
+            raise ToolError(f"look_at was refused: {exc}") from None
+        if isinstance(done, Limited):
+            return f"Looking at {done.value:.0f} degrees ({done.why})."
         return f"Looking at {azimuth_deg} degrees."
 
     @tool(phrases=["stop", "stop moving"])
     async def stop() -> str:
-        """Stop every motion at once."""
+        """Stop every motion at once (the emergency stop: moving again needs it cleared)."""
         await body.stop()
         return "Stopping."
 
