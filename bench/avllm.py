@@ -65,7 +65,7 @@ def stats(values: list[float]) -> dict[str, float]:
 def camera_frame(t: float) -> np.ndarray:
     """Two drawn faces that drift and talk, with a camera's grain: a scene never quite still, and
     about as hard to compress as a real one."""
-    from tests.drawn_faces import scene
+    from avagent.sim.faces import scene
 
     sway = int(12 * np.sin(0.7 * t))
     mouth = float(int(t * 8) % 2)

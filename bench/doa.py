@@ -207,7 +207,7 @@ def face_speed(frames: int) -> dict[str, float]:
 
     from avagent.perception.face_detection import FaceSettings, HaarFaceDetector
     from avagent.perception.faces import FaceStage
-    from tests.drawn_faces import scene
+    from avagent.sim.faces import scene
 
     cv2.setNumThreads(1)
     stage = FaceStage(Bus(), FaceSettings(), detector=HaarFaceDetector())
@@ -237,7 +237,7 @@ async def audio_path(seconds: float, with_video: bool) -> dict[str, float]:
     from avagent.perception.face_detection import FaceSettings
     from avagent.perception.faces import FaceStage
     from avagent.perception.listening import Listener
-    from tests.drawn_faces import scene
+    from avagent.sim.faces import scene
 
     recording = recording_for(0.3, 20.0, 6, seed=7)
     bus = Bus()

@@ -74,16 +74,12 @@ if ! .venv/bin/python -c 'import torch' >/dev/null 2>&1; then
   rm -rf "$tmp"
 fi
 
-extras=()
+# The sim extra (simulated rooms) is for the demo, which is part of every set-up.
+extras=(sim)
 [ "$dev" = 1 ] && extras+=(dev)
 # The local extra is transformers on the torch above (never torchvision: it breaks transformers).
 [ "$local" = 1 ] && extras+=(local)
-if [ "${#extras[@]}" -gt 0 ]; then
-  spec=".[$(IFS=,; echo "${extras[*]}")]"
-  say "installing avagent with $spec"
-  "${pip[@]}" install -q -e "$spec"
-else
-  say "installing avagent"
-  "${pip[@]}" install -q -e .
-fi
+spec=".[$(IFS=,; echo "${extras[*]}")]"
+say "installing avagent with $spec"
+"${pip[@]}" install -q -e "$spec"
 say "ready: .venv/bin/avagent"

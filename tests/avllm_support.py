@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from langchain_openai import ChatOpenAI
 
@@ -26,10 +25,11 @@ from avagent.perception.avllm.senses import AgentSenses
 from avagent.perception.avllm.sounds import SoundLog
 from avagent.policy.base import Policy
 from avagent.policy.runner import PolicyRunner
+from avagent.sim import faces as sim_faces
+from avagent.sim.faces import DrawnFace
 from avagent.sim.scene import Scene
 from avagent.tools.executor import ToolExecutor
 from avagent.tools.registry import Tool, ToolRegistry
-from tests.drawn_faces import HEIGHT, WIDTH, column_for, scene
 
 HFOV_DEG = 60.0
 """The default lens (``camera.hfov_deg``)."""
@@ -47,16 +47,9 @@ def write_faces_video(
 ) -> Path:
     """A video (MJPG in .avi, or MPEG-4 in .mp4) of drawn faces at ``angles`` from the camera's
     axis; the first face's mouth moves while a phrase of ``talking`` is said."""
-    fourcc = cv2.VideoWriter.fourcc(*("mp4v" if path.suffix == ".mp4" else "MJPG"))
-    writer = cv2.VideoWriter(str(path), fourcc, fps, (WIDTH, HEIGHT))
-    columns = [column_for(a, WIDTH, HFOV_DEG) for a in angles]
-    for k in range(int(seconds * fps) + 1):
-        t = k / fps
-        speaking = talking is not None and any(p.start <= t <= p.end for p in talking.phrases)
-        mouths = [float(k % 2) if i == 0 and speaking else 0.0 for i in range(len(columns))]
-        writer.write(scene([(c, 240, 110, m) for c, m in zip(columns, mouths, strict=True)]))
-    writer.release()
-    return path
+    spans = [(p.start, p.end) for p in talking.phrases] if talking is not None else []
+    faces = [DrawnFace(a, spans if i == 0 else ()) for i, a in enumerate(angles)]
+    return sim_faces.write_faces_video(path, seconds, faces, hfov_deg=HFOV_DEG, fps=fps)
 
 
 def omni_config(base_url: str, video: Path, **avllm: Any) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from avagent.agent.files import run_on_file
 from avagent.agent.resources import Resources
 from avagent.cli.main import main
 from avagent.perception.listening import POSTROLL_S, PREROLL_S
+from avagent.sim.faces import column_for
 from tests.avllm_support import FACE_ANGLES, HFOV_DEG, omni_config, sense_resources, write_faces_video
 from tests.conftest import SceneFactory
-from tests.drawn_faces import column_for
 from tests.omni_server import Answer, omni_server
 from tests.test_wiring import assert_published_as_declared
 

@@ -15,9 +15,9 @@ from avagent.policy.base import Policy
 from avagent.policy.inputs import ModelInputs, RequestLimits
 from avagent.policy.llm import LLMPolicy
 from avagent.policy.memory import ConversationMemory
+from avagent.sim.faces import blank, scene
 from avagent.tools.executor import ToolExecutor
 from tests.avllm_support import chat_model, media_policy
-from tests.drawn_faces import blank, scene
 from tests.omni_server import Answer, omni_server
 
 ALL = ("text", "image", "audio")

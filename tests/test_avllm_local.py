@@ -28,10 +28,10 @@ from avagent.policy.inputs import ModelInputs
 from avagent.policy.llm import LLMPolicy
 from avagent.policy.memory import ConversationMemory
 from avagent.policy.scene import SceneDescriber
+from avagent.sim.faces import scene
 from avagent.sim.tiny_omni import build_tiny_omni
 from avagent.tools.executor import ToolExecutor
 from tests.avllm_support import media_policy
-from tests.drawn_faces import scene
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,13 @@ from avagent.perception.avllm.senses import AgentSenses
 from avagent.policy.base import Policy
 from avagent.policy.commands import CommandPolicy
 from avagent.policy.scene import SceneDescriber, SceneSettings
+from avagent.sim.faces import scene
 from avagent.sim.scene import synthesize_scene
 from avagent.tools.executor import ToolExecutor
 from avagent.tools.phrases import CommandPhrases
 from avagent.tools.senses import SCENE_QUESTIONS, SOUND_QUESTIONS
 from tests.avllm_support import chat_model, media_policy, sense_resources, tone, write_faces_video
 from tests.conftest import SceneFactory
-from tests.drawn_faces import scene
 from tests.omni_server import Answer, omni_server
 from tests.test_asr import COMMANDS, utterances
 from tests.test_wiring import assert_published_as_declared

@@ -23,7 +23,7 @@ from avagent.perception.avllm.senses import AgentSenses
 from avagent.perception.avllm.sounds import SoundLog, SoundSettings
 from avagent.policy.inputs import RequestLimits, prepare, refused_kinds
 from avagent.policy.scene import SceneSettings
-from tests.drawn_faces import blank, scene
+from avagent.sim.faces import blank, scene
 from tests.test_wiring import defaults
 
 

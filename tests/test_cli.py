@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -171,3 +172,15 @@ def test_demo_runs_offline_and_writes_its_results(tmp_path: Path) -> None:
     assert "7 of 7 handled as expected" in result.stderr
     events = [json.loads(line) for line in (tmp_path / "demo" / "events.jsonl").read_text().splitlines()]
     assert sum(e["type"] == "tool_call" for e in events) == 6
+    for act in ("sight", "safety", "room"):
+        for name in ("scene.wav", "replies.wav", "events.jsonl"):
+            assert (tmp_path / "demo" / act / name).stat().st_size > 0, (act, name)
+        assert re.search(rf"^  {act} +ok ", result.stderr, re.MULTILINE), f"the {act} act passes its checks"
+    assert "[BAD]" not in result.stderr
+    sight = [
+        json.loads(line) for line in (tmp_path / "demo" / "sight" / "events.jsonl").read_text().splitlines()
+    ]
+    assert [e["source"] for e in sight if e["type"] == "scene"] == ["perception", "perception"]
+    safety = (tmp_path / "demo" / "safety" / "events.jsonl").read_text()
+    assert '"type": "estop"' in safety
+    assert '"type": "estop_cleared"' in safety

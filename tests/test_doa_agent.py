@@ -18,8 +18,8 @@ from avagent.cli.main import main
 from avagent.core.angles import wrap180
 from avagent.io.head import SimulatedPanTiltHead
 from avagent.perception.arrays import preset
+from avagent.sim.faces import column_for, scene
 from avagent.sim.room import RoomRecording, Utterance, simulate_room
-from tests.drawn_faces import column_for, scene
 from tests.test_wiring import assert_published_as_declared
 
 TALKS = [

@@ -18,7 +18,7 @@ from avagent.core.messages import VideoFrame
 from avagent.perception.face_detection import CameraGeometry, FaceSettings, HaarFaceDetector, build_detector
 from avagent.perception.face_tracks import Detection, FaceTracker, iou
 from avagent.perception.faces import FaceStage
-from tests.drawn_faces import column_for, scene
+from avagent.sim.faces import column_for, scene
 
 
 def grey(image: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from avagent.core.errors import InputError
 from avagent.core.messages import VideoFrame
 from avagent.core.streams import OverflowPolicy
 from avagent.io.camera import CameraSource, VideoFileSource
-from tests.drawn_faces import scene
+from avagent.sim.faces import scene
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from avagent.core.events import ActiveSpeaker, FaceRecord, Faces, SoundDirection
 from avagent.perception.face_detection import CameraGeometry, HaarFaceDetector, face_record
 from avagent.perception.face_tracks import FaceTracker
 from avagent.perception.speaker import ActiveSpeakerStage, MouthHistory, SpeakerSettings, choose_speaker
-from tests.drawn_faces import column_for, scene
+from avagent.sim.faces import column_for, scene
 
 
 def face(face_id: int, bearing: float, motion: float = 0.0) -> FaceRecord:

@@ -132,7 +132,7 @@ async def test_camera_frames_reach_the_agent_as_video_frames(resources: Resource
 
 
 async def test_faces_in_the_callers_video_when_asked_for(resources: Resources) -> None:
-    from tests.drawn_faces import blank, draw_face
+    from avagent.sim.faces import blank, draw_face
 
     picture = blank()
     draw_face(picture, 200, 240, 160)

@@ -1,12 +1,17 @@
-"""Faces the tests draw: shaded ovals with dark eye sockets, brows and a mouth that can open.
+"""Drawn faces with known truth: shaded ovals with dark eye sockets, brows and a mouth that can open,
+and videos of them.
 
 OpenCV's frontal-face Haar cascade finds these as it finds photographed faces (it looks for the
-same light and dark bands), so tests know exactly where each face is and when its mouth moves.
+same light and dark bands), so the demo and the tests know exactly where each face is and when its
+mouth moves.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -84,3 +89,34 @@ def scene(
     for cx, cy, size, mouth in faces:
         draw_face(image, cx, cy, size, mouth)
     return cv2.GaussianBlur(image, (0, 0), 1.2) if blur else image
+
+
+@dataclass(frozen=True, slots=True)
+class DrawnFace:
+    """A face at ``camera_deg`` from the camera's axis (positive: left), whose mouth moves during
+    the spans of ``talking`` (seconds from the start of the video)."""
+
+    camera_deg: float
+    talking: Sequence[tuple[float, float]] = ()
+    size: int = 110
+
+
+def write_faces_video(
+    path: str | Path, seconds: float, faces: Sequence[DrawnFace], *, hfov_deg: float = 60.0, fps: int = 10
+) -> Path:
+    """A video of ``faces`` (MJPG in .avi, MPEG-4 in .mp4) seen through a lens of ``hfov_deg``."""
+    p = Path(path)
+    fourcc = cv2.VideoWriter.fourcc(*("mp4v" if p.suffix == ".mp4" else "MJPG"))
+    writer = cv2.VideoWriter(str(p), fourcc, fps, (WIDTH, HEIGHT))
+    columns = [column_for(face.camera_deg, WIDTH, hfov_deg) for face in faces]
+    try:
+        for k in range(int(seconds * fps) + 1):
+            t = k / fps
+            drawn = []
+            for face, column in zip(faces, columns, strict=True):
+                speaking = any(start <= t <= end for start, end in face.talking)
+                drawn.append((column, HEIGHT // 2, face.size, float(k % 2) if speaking else 0.0))
+            writer.write(scene(drawn))
+    finally:
+        writer.release()
+    return p

@@ -1,4 +1,4 @@
-"""``avagent demo``: the whole offline path on a scene it makes itself, checked against the truth.
+"""The demo's first act: the whole offline path on spoken commands, checked against the truth.
 
 It speaks several commands (and one the agent cannot do) with pauses, in background noise, runs
 the agent on that recording, prints a readable timeline, and writes the agent's voice, the
@@ -22,7 +22,6 @@ import soxr
 
 from avagent.agent.files import FileRun
 from avagent.cli.timeline import TimelinePrinter, render_timeline
-from avagent.core.files import check_output_folder
 from avagent.io.sinks import WavSink
 from avagent.sim.scene import Scene, synthesize_scene
 
@@ -67,13 +66,12 @@ class _Progress:
         sys.stderr.flush()
 
 
-DEMO_FILES = ("scene.wav", "replies.wav", "conversation.wav", "events.jsonl", "timeline.png")
-"""What the demo writes in its folder."""
+FILES = ("scene.wav", "replies.wav", "conversation.wav", "events.jsonl", "timeline.png")
+"""What this act writes in the demo's folder."""
 
 
-def run_demo(out: Path, *, snr_db: float = 15.0, seed: int = 7) -> int:
-    # Before anything runs: a folder that cannot be made or written ends here, in one line.
-    check_output_folder(out, DEMO_FILES)
+def run_commands(out: Path, *, snr_db: float = 15.0, seed: int = 7) -> bool:
+    """Run the act; True when every command was handled as expected."""
     print(
         f"avagent demo: synthesising {len(DEMO_COMMANDS)} spoken commands in pink noise at {snr_db:g} dB SNR",
         file=sys.stderr,
@@ -110,7 +108,7 @@ def run_demo(out: Path, *, snr_db: float = 15.0, seed: int = 7) -> int:
         ("timeline.png", "waveform, speech, turns, transcripts, tool calls and voice on one time axis"),
     ]:
         print(f"  {out / name}  ({what})", file=sys.stderr)
-    return 0 if ok else 1
+    return ok
 
 
 async def _run_agent(
