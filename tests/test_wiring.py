@@ -49,6 +49,7 @@ def everything_configured(resources: Resources) -> Agent:
             "array": {"preset": "respeaker4"},
             "faces": {"on_calls": True},
             "head": {"enabled": True},
+            "hearing": {"spot_urgent": True},
         }
     )
     agent = Agent(config, resources=resources, video_from_source=True)

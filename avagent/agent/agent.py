@@ -30,6 +30,8 @@ from avagent.policy.base import Policy
 from avagent.tools.registry import ToolRegistry
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
     from avagent.tools.mcp import McpToolbox
 
 log = logging.getLogger("avagent")
@@ -52,13 +54,15 @@ class Agent:
         realtime: bool = True,
         video_from_source: bool = False,
         echo: EchoCanceller | None = None,
+        chat_model: BaseChatModel | None = None,
     ) -> None:
         """An agent for ``config`` (the defaults of configs/laptop.yaml when None). ``resources``:
         models shared with other agents (else its own, stopped with it). ``tools``, ``body``,
         ``policy``: in place of the configured ones. ``realtime``: media time runs with the wall
         clock (not for a file fed as fast as possible). ``video_from_source``: the source publishes
         ``VideoFrame``s itself (a call's camera), so the configured camera is not opened. ``echo``:
-        the microphone hears the agent's own speaker; cancel that echo before listening."""
+        the microphone hears the agent's own speaker; cancel that echo before listening.
+        ``chat_model``: answers in place of the configured model (a replay's recorded answers)."""
         config = config if config is not None else AgentConfig()
         self._owns_resources = resources is None
         if resources is None:
@@ -73,6 +77,7 @@ class Agent:
             realtime=realtime,
             video_from_source=video_from_source,
             echo=echo,
+            chat_model=chat_model,
         )
         self.config = config
         self.resources = resources

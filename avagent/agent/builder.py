@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Literal
 
 from avagent.agent.avllm import chat_model_for, is_local, wire_senses
 from avagent.agent.config import AgentConfig, ArrayConfig, CameraConfig
-from avagent.agent.resources import Resources, default_tools
+from avagent.agent.hearing import urgent_spotters
+from avagent.agent.recording import wire_recording
+from avagent.agent.resources import Resources, asr_backend, default_tools
 from avagent.agent.robot import Robot, build_robot
 from avagent.core.bus import Bus
 from avagent.core.clock import MediaClock
@@ -47,6 +49,8 @@ from avagent.tools.registry import ToolRegistry
 from avagent.tools.senses import SenseLink
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
     from avagent.io.camera import CameraSource, VideoFileSource
     from avagent.perception.faces import FaceStage
     from avagent.perception.speaker import ActiveSpeakerStage
@@ -90,7 +94,7 @@ def command_policy(config: AgentConfig, phrases: CommandPhrases) -> CommandPolic
         phrases,
         sorry=config.policy.sorry,
         min_confidence=config.policy.min_confidence,
-        exact=config.asr.backend == "pocketsphinx",
+        exact=asr_backend(config) == "pocketsphinx",
     )
 
 
@@ -110,9 +114,13 @@ def model_settings(config: AgentConfig) -> ModelSettings:
 
 
 def choose_policy(
-    config: AgentConfig, phrases: CommandPhrases, executor: ToolExecutor
+    config: AgentConfig,
+    phrases: CommandPhrases,
+    executor: ToolExecutor,
+    chat_model: BaseChatModel | None = None,
 ) -> tuple[Policy, str | None]:
-    """The configured policy, or the offline one and why, when the model cannot be built."""
+    """The configured policy, or the offline one and why, when the model cannot be built.
+    ``chat_model`` answers in place of the configured model (a recording's answers, in a replay)."""
     p = config.policy
     if not p.model:
         return command_policy(config, phrases), None
@@ -124,7 +132,7 @@ def choose_policy(
 
     settings = model_settings(config)
     try:
-        model = chat_model_for(config, settings)
+        model = chat_model if chat_model is not None else chat_model_for(config, settings)
     except ModelUnavailable as exc:
         return command_policy(config, phrases), str(exc)
     policy = LLMPolicy(
@@ -329,8 +337,10 @@ def build(
     realtime: bool = True,
     video_from_source: bool = False,
     echo: EchoCanceller | None = None,
+    chat_model: BaseChatModel | None = None,
 ) -> AgentParts:
-    """The parts of one agent for ``config``, on models from ``resources``."""
+    """The parts of one agent for ``config``, on models from ``resources``; ``chat_model``
+    answers in place of the configured model (a replay's recorded answers)."""
     bus = Bus()
     clock = MediaClock(extrapolate=realtime)
     bus.media_time = clock.now
@@ -345,7 +355,7 @@ def build(
     executor = build_executor(config, tools, clock)
     notice = None
     if policy is None:
-        policy, notice = choose_policy(config, resources.phrases, executor)
+        policy, notice = choose_policy(config, resources.phrases, executor, chat_model)
     runner = PolicyRunner(bus, policy, executor, confirm_timeout_s=config.tools.confirm_timeout_s)
     listener = Listener(
         bus,
@@ -359,6 +369,7 @@ def build(
     sees = video_from_source or config.camera.source is not None
     model = model_settings(config) if config.policy.model else None
     extra = wire_senses(config, bus, senses, policy, sees=sees, model=model)
+    extra += urgent_spotters(config.hearing, bus, resources.recognizer, resources.phrases)
     parts = AgentParts(
         config=config,
         resources=resources,
@@ -382,11 +393,15 @@ def build(
             video_from_source=video_from_source,
         ),
         policy_notice=notice,
-        check_model=notice is None and config.policy.model is not None and not is_local(config.policy.model),
+        check_model=notice is None
+        and chat_model is None
+        and config.policy.model is not None
+        and not is_local(config.policy.model),
         extra=extra,
         robot=robot,
     )
     robot.attach(parts)
+    wire_recording(parts)
     return parts
 
 

@@ -13,9 +13,12 @@ from pydantic import Field, ValidationError, model_validator
 
 from avagent.agent.avllm_config import AvllmConfig, ModelInput, ModelOutput, check_model_io
 from avagent.agent.config_errors import describe_validation_error
+from avagent.agent.hearing_config import HearingConfig
+from avagent.agent.record_config import RecordConfig
 from avagent.agent.robot_config import ActuatorsConfig, MqttConfig
 from avagent.agent.serve.config import ServeConfig
 from avagent.agent.settings import Section
+from avagent.agent.whisper_config import WhisperConfig
 from avagent.core.bounded_yaml import load_yaml
 from avagent.core.errors import ConfigError, InputError
 from avagent.core.files import read_bounded
@@ -74,15 +77,6 @@ class TurnConfig(Section):
     """Hold the agent's voice at the first sound of the user's speech, until it is clear."""
 
 
-class WhisperConfig(Section):
-    model: str = "base.en"
-    """A faster-whisper model name (downloaded on first use) or a local model directory."""
-    device: str = "cpu"
-    compute_type: str = "int8"
-    language: str | None = "en"
-    beam_size: int = Field(default=1, ge=1)
-
-
 class OpenAIAsrConfig(Section):
     model: str = "whisper-1"
     base_url: str | None = None
@@ -91,7 +85,8 @@ class OpenAIAsrConfig(Section):
 
 
 class AsrConfig(Section):
-    backend: Literal["pocketsphinx", "whisper", "openai"] = "pocketsphinx"
+    backend: Literal["pocketsphinx", "whisper", "openai"] | None = None
+    """None: pocketsphinx for the offline commands, whisper (when installed) for a language model."""
     whisper: WhisperConfig = WhisperConfig()
     openai: OpenAIAsrConfig = OpenAIAsrConfig()
 
@@ -319,6 +314,7 @@ class AgentConfig(Section):
     vad: VadConfig = VadConfig()
     turns: TurnConfig = TurnConfig()
     asr: AsrConfig = AsrConfig()
+    hearing: HearingConfig = HearingConfig()
     tts: TtsConfig = TtsConfig()
     policy: PolicyConfig = PolicyConfig()
     tools: ToolsConfig = ToolsConfig()
@@ -330,6 +326,7 @@ class AgentConfig(Section):
     actuators: ActuatorsConfig = ActuatorsConfig()
     mqtt: MqttConfig = MqttConfig()
     avllm: AvllmConfig = AvllmConfig()
+    record: RecordConfig = RecordConfig()
 
 
 MAX_CONFIG_BYTES = 1 << 20

@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from avagent.core.bus import Bus
 from avagent.core.clock import MediaClock
 from avagent.core.events import Event, SoundDirection
 from avagent.core.recorder import EventRecorder
+from avagent.core.stage import Stage
 from avagent.io.actuators import Body
 from avagent.io.file_source import FileAudioSource
 from avagent.io.virtual_speaker import BlockSink, VirtualSpeaker
@@ -38,6 +39,9 @@ from avagent.perception.doa import SoundDirectionStage
 from avagent.perception.listening import Listener
 from avagent.policy.base import Policy
 from avagent.tools.registry import ToolRegistry
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 
 @dataclass
@@ -49,7 +53,8 @@ class RunResult:
     """Everything the agent said, aligned with the input (mono float32)."""
     voice_rate: int
     agent: Agent
-    source: FileAudioSource
+    source: Stage
+    """What fed the agent (a ``FileAudioSource`` for a WAV file)."""
 
     def dicts(self) -> list[dict[str, Any]]:
         """The events as the JSON contract has them."""
@@ -63,11 +68,12 @@ class RunResult:
 
 
 class FileRun:
-    """An agent wired to a WAV file. Add stages or look at ``agent`` before ``run``."""
+    """An agent wired to a WAV file (or another recorded input: a replayed session, a scenario's
+    turns). Add stages or look at ``agent`` before ``run``."""
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | None,
         config: AgentConfig | None = None,
         *,
         resources: Resources | None = None,
@@ -79,22 +85,41 @@ class FileRun:
         info: WavInfo | None = None,
         speaker: bool = True,
         keep: bool = True,
+        source: Callable[[Agent], Stage] | None = None,
+        video_from_source: bool = False,
+        chat_model: BaseChatModel | None = None,
     ) -> None:
         """``speaker=False`` leaves the playback to a speaker of the caller's (``speaker.add_sink``
         hands the voice to more places); ``keep`` keeps the events and the voice for the result (a
-        long recording run from the command line does not)."""
+        long recording run from the command line does not). ``source`` makes the agent's input in
+        place of the WAV file at ``path`` (fed in the same lockstep: ``agent/replay.py``), with
+        ``video_from_source`` when it brings the frames too; ``chat_model`` answers in place of the
+        configured model."""
         self.agent = agent = Agent(
-            config, resources=resources, tools=tools, body=body, policy=policy, realtime=realtime
-        )
-        self.source = FileAudioSource(
-            info.path if info is not None else path,
-            agent.bus,
-            agent.clock,
+            config,
+            resources=resources,
+            tools=tools,
+            body=body,
+            policy=policy,
             realtime=realtime,
-            max_tail_s=max_tail_s,
-            block_ms=agent.config.audio.input.block_ms,
-            info=info,
+            video_from_source=video_from_source,
+            chat_model=chat_model,
         )
+        self.source: Stage
+        if source is not None:
+            self.source = source(agent)
+        elif path is None and info is None:
+            raise ValueError("FileRun needs a WAV file or a source")
+        else:
+            self.source = FileAudioSource(
+                info.path if info is not None else str(path),
+                agent.bus,
+                agent.clock,
+                realtime=realtime,
+                max_tail_s=max_tail_s,
+                block_ms=agent.config.audio.input.block_ms,
+                info=info,
+            )
         self._recorder: EventRecorder | None = None
         self._blocks: list[np.ndarray] = []
         sinks: list[BlockSink] = []

@@ -6,19 +6,26 @@ In ``avagent serve`` every call's agent uses the same ``Resources``; a lone agen
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from typing import Literal
 
 from avagent.agent.avllm import offered_sense_tools
 from avagent.agent.config import AgentConfig
+from avagent.agent.hearing import checked_recognizer
+from avagent.agent.whisper_wiring import whisper_recognizer
 from avagent.core.errors import ConfigError
 from avagent.io.actuators import Body, SimulatedBody
 from avagent.io.tts.base import Synthesizer
 from avagent.perception.asr.base import Recognizer
+from avagent.perception.asr.whisper_model import whisper_installed
 from avagent.tools.builtin import builtin_tools
 from avagent.tools.confirm import CONFIRM_PHRASES
 from avagent.tools.phrases import CommandPhrases
 from avagent.tools.registry import Tool, ToolRegistry
 from avagent.tools.senses import SenseLink
+
+log = logging.getLogger("avagent")
 
 
 def default_tools(config: AgentConfig, body: Body, senses: SenseLink | None = None) -> ToolRegistry:
@@ -40,20 +47,28 @@ def needs_confirmation(config: AgentConfig, tools: Iterable[Tool]) -> bool:
     )
 
 
+def asr_backend(config: AgentConfig) -> Literal["pocketsphinx", "whisper", "openai"]:
+    """The recogniser that runs: the configured one, else pocketsphinx for the offline commands and
+    the packaged whisper (when installed) for a language model, which needs free speech."""
+    if config.asr.backend is not None:
+        return config.asr.backend
+    if config.policy.model and whisper_installed():
+        return "whisper"
+    return "pocketsphinx"
+
+
 def build_recognizer(config: AgentConfig, grammar: str | None) -> Recognizer:
     """The configured recogniser; pocketsphinx decodes with ``grammar`` (JSGF) when given one."""
     asr = config.asr
-    if asr.backend == "pocketsphinx":
+    backend = asr_backend(config)
+    if asr.backend is None and config.policy.model and backend == "pocketsphinx":
+        log.warning("the language model hears only commands: install the whisper extra (scripts/setup.sh)")
+    if backend == "pocketsphinx":
         from avagent.perception.asr.pocketsphinx import PocketsphinxRecognizer
 
         return PocketsphinxRecognizer(grammar, processes=2)
-    if asr.backend == "whisper":
-        from avagent.perception.asr.whisper import WhisperRecognizer
-
-        w = asr.whisper
-        return WhisperRecognizer(
-            w.model, device=w.device, compute_type=w.compute_type, language=w.language, beam_size=w.beam_size
-        )
+    if backend == "whisper":
+        return whisper_recognizer(asr.whisper)
     from avagent.perception.asr.openai import OpenAIRecognizer
 
     o = asr.openai
@@ -119,8 +134,10 @@ class Resources:
         extra = CONFIRM_PHRASES if needs_confirmation(config, template_tools) else ()
         self.phrases = CommandPhrases(template_tools, extra_phrases=extra)
         if recognizer is None:
-            grammar = self.phrases.jsgf() if config.asr.backend == "pocketsphinx" else None
+            grammar = self.phrases.jsgf() if asr_backend(config) == "pocketsphinx" else None
             recognizer = build_recognizer(config, grammar)
+            if grammar is not None:
+                recognizer = checked_recognizer(config.hearing, config.asr.whisper, recognizer, self.phrases)
         self.recognizer: Recognizer = recognizer
         self.synthesizer: Synthesizer = synthesizer if synthesizer is not None else build_synthesizer(config)
 

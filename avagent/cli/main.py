@@ -1,4 +1,4 @@
-"""The ``avagent`` command line: run, doa, vad, devices, demo, serve.
+"""The ``avagent`` command line: run, doa, vad, devices, demo, serve, replay, test.
 
 Bad input of any kind ends with one line on stderr and exit status 2, never a traceback.
 Machine-readable output (``--json``) goes to stdout; everything meant for people goes to stderr.
@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from avagent.agent.config import load_config, with_overrides
+from avagent.agent.recording import check_serve_recording
+from avagent.cli.replay import add_parser as add_replay_parser
 from avagent.cli.run import cmd_run, load_run_config
+from avagent.cli.scenario_command import add_parser as add_test_parser
 from avagent.core.errors import InputError
 from avagent.core.events import SoundDirection
 from avagent.core.text import one_line, redact
@@ -39,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", type=Path, help="a WAV file to listen to instead of the microphone")
     run.add_argument("--output", type=Path, help="write everything the agent says to this WAV file")
     run.add_argument("--json", action="store_true", help="print one JSON object per event on stdout")
+    run.add_argument(
+        "--record", type=Path, metavar="FILE.mcap", help="record the whole session (avagent replay)"
+    )
     run.add_argument(
         "--realtime", action="store_true", help="pace a file in real time (default: as fast as possible)"
     )
@@ -114,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-output", metavar="KINDS", help="text, or text,audio: answers in the model's voice"
     )
     serve.set_defaults(func=cmd_serve)
+    add_replay_parser(commands)
+    add_test_parser(commands)
     return parser
 
 
@@ -210,5 +218,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from avagent.agent.serve.server import serve_until_stopped
 
     config = with_overrides(load_run_config(args), **{"serve.host": args.host, "serve.port": args.port})
+    check_serve_recording(config)
     asyncio.run(serve_until_stopped(config, lambda line: print(f"avagent: {line}", file=sys.stderr)))
     return 0

@@ -18,7 +18,7 @@ from avagent.agent.config import AgentConfig, load_config, parse_config, with_ov
 from avagent.agent.files import FileRun
 from avagent.cli.robot import add_estop_keys, remote_part
 from avagent.cli.timeline import TimelinePrinter
-from avagent.core.errors import ConfigError
+from avagent.core.errors import ConfigError, InputError
 from avagent.core.files import check_output, check_readable
 from avagent.core.messages import AudioFrame
 from avagent.core.stage import Stage, describe
@@ -45,6 +45,7 @@ def load_run_config(args: argparse.Namespace) -> AgentConfig:
             "mqtt.url": getattr(args, "mqtt", None),
             "mqtt.agent_id": getattr(args, "agent_id", None),
             "mqtt.role": getattr(args, "role", None),
+            "record.file": str(args.record) if getattr(args, "record", None) is not None else None,
         },
     )
 
@@ -87,10 +88,13 @@ def _video_file(config: AgentConfig) -> str | None:
 def check_run_output(args: argparse.Namespace, config: AgentConfig) -> None:
     """Refuse, before anything runs, an ``--output`` that cannot be written or that is one of the
     files the run reads (which writing would destroy)."""
-    if args.output is None:
-        return
     reads = [args.input, args.config, args.geometry, args.video, config.array.geometry, _video_file(config)]
-    check_output(args.output, reads, "output WAV file")
+    if args.output is not None:
+        check_output(args.output, reads, "output WAV file")
+    if getattr(args, "record", None) is not None:
+        if args.output is not None and Path(args.record).absolute() == Path(args.output).absolute():
+            raise InputError(f"{args.record}: is also the output WAV file; give the recording its own file")
+        check_output(args.record, reads, "recording")
 
 
 def describe_command(args: argparse.Namespace, config: AgentConfig, info: WavInfo | None) -> int:
@@ -159,6 +163,8 @@ async def run_command(args: argparse.Namespace, config: AgentConfig, info: WavIn
         if wav is not None:
             wav.close()
             print(f"avagent: the agent's voice is in {wav.path}", file=sys.stderr)
+        if getattr(args, "record", None) is not None:
+            print(f"avagent: the session is recorded in {args.record} (avagent replay)", file=sys.stderr)
     return 130 if agent.stop_signal == signal.SIGINT else 0
 
 

@@ -22,10 +22,19 @@ class ChildProcess:
     """One child process running ``module``; ``failure`` is the exception type its errors are raised
     as. ``start`` launches it, ``ready`` waits for its answer to the settings, ``stop`` ends it."""
 
-    def __init__(self, module: ModuleType, settings: dict[str, Any], failure: type[Exception]) -> None:
+    def __init__(
+        self,
+        module: ModuleType,
+        settings: dict[str, Any],
+        failure: type[Exception],
+        *,
+        max_reply_bytes: int | None = None,
+    ) -> None:
+        """``max_reply_bytes``: a longer answer line is refused and the child stopped (None: no limit)."""
         self._module = module.__name__
         self._settings = settings
         self._failure = failure
+        self._max_reply = max_reply_bytes
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
@@ -76,9 +85,13 @@ class ChildProcess:
 
     def _reply(self) -> Any:
         assert self._process is not None
-        line = self._stdout.readline()
+        line = self._stdout.readline(-1 if self._max_reply is None else self._max_reply + 1)
         if not line:
             raise self._failure(f"the {self._module} process ended (exit status {self._process.poll()})")
+        if self._max_reply is not None and len(line) > self._max_reply:
+            # The rest of the line would be taken for the next answer: this child cannot go on.
+            self._process.kill()
+            raise self._failure(f"the {self._module} process answered more than {self._max_reply} bytes")
         return json.loads(line)
 
     def stop(self) -> None:

@@ -46,6 +46,7 @@ class Playback:
         self._unplayed = 0
         """Samples queued and not yet played (the rest of the current utterance included)."""
         self._played_listeners: list[Callable[[], None]] = []
+        self._taps: list[Callable[[np.ndarray, float], None]] = []
 
     @property
     def speaking(self) -> bool:
@@ -61,6 +62,11 @@ class Playback:
         """Call ``listener()`` after each pull that played speech and after each cut, from the
         thread that pulled or cut (it must be quick and safe on any thread)."""
         self._played_listeners.append(listener)
+
+    def add_tap(self, tap: Callable[[np.ndarray, float], None]) -> None:
+        """Hand every block pulled to ``tap`` as well, with the media time it is heard at (a
+        recording of the voice), from the thread that pulled: it must be quick and thread-safe."""
+        self._taps.append(tap)
 
     def enqueue(self, utterance: Utterance) -> None:
         if utterance.audio.shape[0] == 0:
@@ -144,4 +150,6 @@ class Playback:
             self._emit(event)
         if filled:
             self._tell_played()
+        for tap in self._taps:
+            tap(out, t)
         return out

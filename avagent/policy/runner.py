@@ -95,8 +95,6 @@ class Floor:
 class TurnActions:
     """``Actions`` for one turn: every act is published as an event tagged with the turn."""
 
-    _call_ids = itertools.count(1)
-
     def __init__(self, runner: PolicyRunner, transcript: Transcript) -> None:
         self._runner = runner
         self._bus = runner.bus
@@ -141,7 +139,7 @@ class TurnActions:
 
     async def call_tool(self, name: str, args: dict[str, Any], call_id: str | None = None) -> ToolOutcome:
         await self._runner.floor.wait()
-        call_id = call_id or f"call_{next(self._call_ids)}"
+        call_id = call_id or f"call_{next(self._runner.call_ids)}"
         admitted = await self._executor.admit(name, args, self.confirm)
         checked = admitted.args if isinstance(admitted, Admitted) else self._executor.checked_args(name, args)
         await self._bus.publish(
@@ -182,6 +180,8 @@ class PolicyRunner:
         self.executor = executor
         self.confirm_timeout_s = confirm_timeout_s
         self.floor = Floor(bus.activity)
+        self.call_ids = itertools.count(1)
+        """Numbers the calls of this agent's turns (the same in a replay as in its recording)."""
         self._inbox = bus.subscribe(
             Transcript,
             BargeIn,

@@ -6,23 +6,21 @@ every phrase is known, so voice activity, turn-taking and recognition can be che
 
 from __future__ import annotations
 
-import io
-import json
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 from avagent.core.messages import to_int16
-from avagent.io.tts.espeak import EspeakSynthesizer
+from avagent.sim.noises import babble, music
+from avagent.sim.voices import speak, speak_all, trim_silence
 
-NoiseKind = Literal["white", "pink", "brown"]
+__all__ = ["Scene", "SpokenPhrase", "noise", "speak", "speak_all", "synthesize_scene", "trim_silence"]
+
+NoiseKind = Literal["white", "pink", "brown", "babble", "music"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,53 +50,12 @@ class Scene:
         return p
 
 
-def speak(text: str, *, voice: str = "en-us", rate_wpm: int = 150, sample_rate: int = 16000) -> np.ndarray:
-    """``text`` spoken by espeak-ng, trimmed of leading and trailing silence."""
-    return speak_all([(text, voice, rate_wpm)], sample_rate)[0]
-
-
-def speak_all(lines: Sequence[tuple[str, str, int]], sample_rate: int = 16000) -> list[np.ndarray]:
-    """Each ``(text, voice, rate_wpm)`` spoken, trimmed of silence, always the same for the same lines.
-
-    espeak-ng's pitch flutter runs on from one synthesis to the next inside a process (a static
-    counter with no reset), so the same text sounds slightly different depending on what was said
-    before. Scenes are ground truth: they are made in a fresh process each time.
-    """
-    request = json.dumps([list(line) for line in lines])
-    result = subprocess.run(
-        [sys.executable, "-m", __name__, str(sample_rate)],
-        input=request.encode(),
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"speech synthesis failed: {result.stderr.decode(errors='replace').strip()[-300:]}"
-        )
-    with np.load(io.BytesIO(result.stdout)) as arrays:
-        return [arrays[f"arr_{i}"] for i in range(len(lines))]
-
-
-def _speak_here(lines: list[list[Any]], sample_rate: int) -> list[np.ndarray]:
-    out = []
-    for text, voice, rate in lines:
-        synth = EspeakSynthesizer(str(voice), int(rate))
-        audio = synth.synthesize_sync(str(text))
-        if sample_rate != synth.sample_rate:
-            audio = np.asarray(soxr.resample(audio, synth.sample_rate, sample_rate), dtype=np.float32)
-        out.append(trim_silence(audio))
-    return out
-
-
-def trim_silence(audio: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
-    loud = np.flatnonzero(np.abs(audio) > threshold)
-    if loud.size == 0:
-        return audio[:0]
-    return audio[loud[0] : loud[-1] + 1]
-
-
-def noise(n: int, kind: NoiseKind, rng: np.random.Generator) -> np.ndarray:
-    """Unit-power noise of the given colour."""
+def noise(n: int, kind: NoiseKind, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """Unit-power noise of the given colour, or babble (other voices) or music (avagent/sim/noises.py)."""
+    if kind == "babble":
+        return babble(n, rng, sample_rate)
+    if kind == "music":
+        return music(n, rng, sample_rate)
     white = rng.standard_normal(n)
     if kind == "white":
         shaped = white
@@ -148,14 +105,7 @@ def synthesize_scene(
     if snr_db is not None and speech_power:
         rng = np.random.default_rng(seed)
         power = float(np.mean(speech_power))
-        audio += noise(audio.shape[0], noise_kind, rng) * np.float32(np.sqrt(power / 10 ** (snr_db / 10)))
+        gain = np.float32(np.sqrt(power / 10 ** (snr_db / 10)))
+        audio += noise(audio.shape[0], noise_kind, rng, sample_rate) * gain
     np.clip(audio, -1.0, 1.0, out=audio)
     return Scene(audio, sample_rate, placed, snr_db)
-
-
-if __name__ == "__main__":
-    # The fresh process of ``speak_all``: JSON lines in on stdin, an npz of arrays out on stdout.
-    spoken = _speak_here(json.loads(sys.stdin.buffer.read()), int(sys.argv[1]))
-    buffer = io.BytesIO()
-    np.savez(buffer, *spoken)
-    sys.stdout.buffer.write(buffer.getvalue())

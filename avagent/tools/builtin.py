@@ -65,7 +65,7 @@ def builtin_tools(body: Body, now: Callable[[], datetime.datetime] = datetime.da
             return f"Looking at {done.value:.0f} degrees ({done.why})."
         return f"Looking at {azimuth_deg} degrees."
 
-    @tool(phrases=["stop", "stop moving"])
+    @tool(phrases=["stop", "stop moving"], urgent=True)
     async def stop() -> str:
         """Stop every motion at once (the emergency stop: moving again needs it cleared)."""
         await body.stop()

@@ -37,10 +37,14 @@ from avagent.tools.registry import (
     ToolRegistry,
 )
 
-__all__ = ["Admitted", "Confirm", "RateLimit", "SyncWorkers", "ToolExecutor", "ToolOutcome"]
+__all__ = ["Admitted", "Confirm", "RateLimit", "StandIn", "SyncWorkers", "ToolExecutor", "ToolOutcome"]
 
 Confirm = Callable[[str], Awaitable[bool]]
 """Ask the user ``question`` aloud; True only for a spoken yes."""
+
+StandIn = Callable[[str, dict[str, Any]], "ToolOutcome | None"]
+"""What a call's outcome is instead of running the tool (a recording's result, in a replay); None:
+run the tool."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +174,8 @@ class ToolExecutor:
         self.sync_workers = SyncWorkers(sync_workers)
         self._clock = clock
         self._history: dict[str, deque[float]] = {}
+        self.stand_in: StandIn | None = None
+        """When set, admitted calls are answered by it instead of running the tool."""
 
     def close(self) -> None:
         """Let the threads of plain tools go (without waiting for stuck ones); safe to call twice."""
@@ -226,6 +232,10 @@ class ToolExecutor:
 
     async def run(self, admitted: Admitted) -> ToolOutcome:
         """Run an admitted call within its timeout; failures come back as outcomes."""
+        if self.stand_in is not None:
+            outcome = self.stand_in(admitted.tool.name, admitted.args)
+            if outcome is not None:
+                return outcome
         try:
             return ToolOutcome(True, await admitted.tool.invoke(admitted.args, self.sync_workers.call))
         except asyncio.CancelledError:

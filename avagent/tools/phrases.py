@@ -110,9 +110,14 @@ class CommandPhrases:
         self.phrases: list[Phrase] = []
         self.extra = tuple(normalise(p) for p in extra_phrases)
         """Phrases the grammar accepts that are no tool call (answers like "yes" and "no")."""
+        urgent: list[str] = []
         for t in tools:
             for template in t.phrases:
                 self.phrases.append(_compile(t, template))
+                if t.urgent and not _SLOT.search(template):
+                    urgent.append(normalise(template))
+        self.urgent = tuple(urgent)
+        """The fixed phrases (no slots) of tools marked ``urgent``: safety words such as "stop"."""
 
     def words(self) -> set[str]:
         """Every word the grammar can produce (to check against a pronunciation dictionary)."""
@@ -166,6 +171,39 @@ class CommandPhrases:
             if m is not None and (best is None or len(m.group(0)) > best[0]):
                 best = (len(m.group(0)), CommandMatch(phrase.tool, _arguments(phrase, m), phrase.template))
         return best[1] if best else None
+
+    def examples(self) -> list[str]:
+        """One example of each phrase, its slots filled with their first word (an angle with ninety
+        where it can be): what a free-speech recogniser is told to expect."""
+        out = []
+        for phrase in self.phrases:
+            text = phrase.template
+            for slot in phrase.slots:
+                word = "ninety" if "ninety" in slot.values else slot.words[0]
+                text = text.replace("{" + slot.name + "}", word)
+            out.append(text)
+        return out
+
+    def spoken(self, text: str) -> str | None:
+        """``text`` as the grammar says it, when the whole of it is one phrase (digits become number
+        words, "what's" becomes "what is"); None otherwise. A free-speech recogniser's "Turn left
+        90 degrees." is the grammar's "turn left ninety degrees"."""
+        said = " ".join(_CONTRACTIONS.get(word, word) for word in normalise(text).split())
+        for phrase in self.phrases:
+            m = phrase.pattern.fullmatch(said)
+            if m is None:
+                continue
+            out = phrase.template
+            for slot in phrase.slots:
+                form = m.group(slot.name)
+                if form.isdigit() and int(form) <= _MAX_NUMBER and number_words(int(form)) in slot.values:
+                    form = number_words(int(form))
+                out = out.replace("{" + slot.name + "}", form)
+            return out
+        return said if said in self.extra else None
+
+
+_CONTRACTIONS = {"what's": "what is", "it's": "it is", "that's": "that is"}
 
 
 def _arguments(phrase: Phrase, m: re.Match[str]) -> dict[str, Any]:

