@@ -148,7 +148,16 @@ async def _cut_in_through_the_sound_server(
     # The agent's voice peaks around 0.65 in the sink; the user 15 dB below it.
     level = 0.65 * 10 ** (-15 / 20)
     question, _ = make_scene(["what time is it"], snr_db=30.0, lead_s=0.2, tail_s=0.5, seed=52, level=0.6)
-    stop, _ = make_scene(["stop talking please"], snr_db=30.0, lead_s=0.2, tail_s=0.5, seed=53, level=level)
+    # A sentence, not a word: a real device under load drops blocks (underruns), and the user should
+    # not need to be heard in one unbroken 300 ms run to be let in.
+    stop, _ = make_scene(
+        ["stop talking please, I have a question for you"],
+        snr_db=30.0,
+        lead_s=0.2,
+        tail_s=0.5,
+        seed=53,
+        level=level,
+    )
     echo = EchoCanceller(48000, double_talk=DoubleTalkSettings())
     agent = Agent(resources=resources, realtime=True, playback_rate=48000, policy=Chatty(), echo=echo)
     recorder = EventRecorder(agent.bus)
