@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 from avagent.agent.avllm import chat_model_for, is_local, wire_senses
 from avagent.agent.config import AgentConfig, ArrayConfig, CameraConfig
-from avagent.agent.hearing import urgent_spotters
+from avagent.agent.hearing import urgent_spotters, wake_word
 from avagent.agent.recording import wire_recording
 from avagent.agent.resources import Resources, asr_backend, default_tools
 from avagent.agent.robot import Robot, build_robot
@@ -95,6 +95,7 @@ def command_policy(config: AgentConfig, phrases: CommandPhrases) -> CommandPolic
         sorry=config.policy.sorry,
         min_confidence=config.policy.min_confidence,
         exact=asr_backend(config) == "pocketsphinx",
+        wake=wake_word(config.hearing, phrases),
     )
 
 
@@ -147,6 +148,7 @@ def choose_policy(
         sorry=p.sorry,
         label=settings.describe(),
         limits=answer_limits(config),
+        wake=wake_word(config.hearing, phrases),
     )
     return policy, None
 

@@ -1,5 +1,5 @@
-"""Wiring the ``hearing`` section: the offline command recogniser checked by free speech, and the
-safety-word spotter."""
+"""Wiring the ``hearing`` section: the offline command recogniser checked by free speech, the
+safety-word spotter, and the wake word."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from avagent.core.stage import Stage
 from avagent.perception.asr.base import Recognizer
 from avagent.perception.asr.checked import CheckedRecognizer
 from avagent.perception.spotting import UrgentSpotter
+from avagent.policy.wake import WakeWord
 from avagent.tools.phrases import CommandPhrases
 
 
@@ -55,4 +56,14 @@ def urgent_spotters(
     grammar = recognizer.grammar if isinstance(recognizer, CheckedRecognizer) else recognizer
     if not hearing.spot_urgent or not phrases.urgent or getattr(grammar, "grammar", None) is None:
         return []
-    return [UrgentSpotter(bus, grammar, phrases.urgent, min_confidence=hearing.spot_confidence)]
+    # With a wake word the grammar may hear "robot stop": a safety word all the same.
+    urgent = (*phrases.urgent, *(f"{phrases.name} {u}" for u in phrases.urgent if phrases.name))
+    return [UrgentSpotter(bus, grammar, urgent, min_confidence=hearing.spot_confidence)]
+
+
+def wake_word(hearing: HearingConfig, phrases: CommandPhrases) -> WakeWord | None:
+    """The wake word a policy listens for (``hearing.wake_word``), or None when every turn counts;
+    the tools' urgent phrases need no name."""
+    if hearing.wake_word is None:
+        return None
+    return WakeWord(hearing.wake_word, urgent=phrases.urgent, window_s=hearing.wake_window_s)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from avagent.agent.settings import Section
+from avagent.policy.wake import check_name
 
 
 class HearingConfig(Section):
@@ -32,3 +33,14 @@ class HearingConfig(Section):
     too (halting is the safe mistake; nothing latches until the turn confirms it)."""
     spot_confidence: float = Field(default=0.9, ge=0.0, le=1.0)
     """The grammar's least confidence in a safety word for it to be acted on early."""
+    wake_word: str | None = None
+    """A name (1-3 words, letters only, e.g. ``robot``) a turn must start with to be acted on
+    ("robot, turn left"); the safety words ("stop") are acted on without it. None: every turn is
+    acted on. The offline grammar accepts each command with the name before it, or without."""
+    wake_window_s: float = Field(default=8.0, ge=0.0, le=120.0)
+    """Media seconds after the agent's answer to a named turn in which the next turn needs no name."""
+
+    @field_validator("wake_word")
+    @classmethod
+    def _a_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value)

@@ -132,7 +132,7 @@ class Resources:
         self.config = config
         template_tools = tools if tools is not None else default_tools(config, SimulatedBody())
         extra = CONFIRM_PHRASES if needs_confirmation(config, template_tools) else ()
-        self.phrases = CommandPhrases(template_tools, extra_phrases=extra)
+        self.phrases = CommandPhrases(template_tools, extra_phrases=extra, name=config.hearing.wake_word)
         if recognizer is None:
             grammar = self.phrases.jsgf() if asr_backend(config) == "pocketsphinx" else None
             recognizer = build_recognizer(config, grammar)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from avagent.core.events import Transcript
+from avagent.core.events import Event, SpeakingEnded, Transcript
 from avagent.policy.base import Actions
+from avagent.policy.wake import WakeWord
 from avagent.tools.phrases import CommandPhrases
 
 
@@ -12,6 +13,7 @@ class CommandPolicy:
     recogniser is unsure of, gets a spoken "sorry"."""
 
     name = "commands"
+    observes: tuple[type[Event], ...] = (SpeakingEnded,)
 
     def __init__(
         self,
@@ -20,16 +22,26 @@ class CommandPolicy:
         sorry: str = "Sorry, I did not understand.",
         min_confidence: float = 0.75,
         exact: bool = False,
+        wake: WakeWord | None = None,
     ) -> None:
-        """``exact``: the recogniser decodes with the phrases' grammar, so only whole phrases count."""
+        """``exact``: the recogniser decodes with the phrases' grammar, so only whole phrases count.
+        ``wake``: act only on turns that call the agent by name (``hearing.wake_word``)."""
         self.phrases = phrases
+        self.wake = wake
         self.exact = exact
         self.sorry = sorry
         self.min_confidence = min_confidence
 
+    def observe(self, event: Event) -> None:
+        if self.wake is not None and isinstance(event, SpeakingEnded):
+            self.wake.answer_ended(event.t)
+
     async def respond(self, transcript: Transcript, actions: Actions) -> None:
+        text = transcript.text if self.wake is None else self.wake.accepts(transcript.text, transcript.t)
+        if text is None:
+            return  # not addressed to the agent
         unsure = transcript.confidence is not None and transcript.confidence < self.min_confidence
-        match = None if unsure else self.phrases.match(transcript.text, exact=self.exact)
+        match = None if unsure else self.phrases.match(text, exact=self.exact)
         if match is None:
             await actions.say(self.sorry)
             return

@@ -44,6 +44,7 @@ from avagent.policy.inputs import ModelInputs
 from avagent.policy.limits import AnswerBudget, AnswerCut, AnswerLimits, WordCounter, count_words
 from avagent.policy.memory import CallRecord, ConversationMemory, StepRecord, TurnRecord
 from avagent.policy.omni import ModelVoice, VoiceFailed
+from avagent.policy.wake import WakeWord
 from avagent.tools.executor import ToolExecutor
 from avagent.tools.langchain_tools import openai_tool_specs
 
@@ -149,10 +150,12 @@ class LLMPolicy:
         limits: AnswerLimits | None = None,
         inputs: ModelInputs | None = None,
         voice: ModelVoice | None = None,
+        wake: WakeWord | None = None,
     ) -> None:
         """``inputs``: the images and sound the model is given with each turn (``image``,
         ``audio`` in ``policy.model_input``). ``voice``: ask for answers in the model's own voice
-        (``policy.model_output: text,audio``)."""
+        (``policy.model_output: text,audio``). ``wake``: answer only turns that call the agent by
+        name (``hearing.wake_word``); the model is given the words after the name."""
         self.model = model
         self.executor = executor
         prompt = system_prompt if system_prompt is not None else DEFAULT_SYSTEM_PROMPT
@@ -168,10 +171,13 @@ class LLMPolicy:
         self.limits = limits if limits is not None else AnswerLimits()
         self.inputs = inputs
         self.voice = voice
+        self.wake = wake
 
     def observe(self, event: Event) -> None:
         if isinstance(event, SpeakingEnded):
             self.memory.ledger.observe(event)
+            if self.wake is not None:
+                self.wake.answer_ended(event.t)
         elif isinstance(event, ToolResult):
             record = self.memory.find(event.turn)
             call = record.call(event.call_id) if record is not None else None
@@ -181,7 +187,10 @@ class LLMPolicy:
             self.context.observe(event)
 
     async def respond(self, transcript: Transcript, actions: Actions) -> None:
-        words = transcript.text.strip()
+        heard = transcript.text if self.wake is None else self.wake.accepts(transcript.text, transcript.t)
+        if heard is None:
+            return  # not addressed to the agent
+        words = heard.strip()
         media = await self.inputs.for_turn(transcript.turn) if self.inputs is not None else TurnMedia()
         if not words and media.audio is None:
             await actions.say(self.sorry)

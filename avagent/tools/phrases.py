@@ -106,7 +106,11 @@ class CommandMatch:
 class CommandPhrases:
     """All spoken command phrases of a set of tools."""
 
-    def __init__(self, tools: Iterable[Tool], extra_phrases: Iterable[str] = ()) -> None:
+    def __init__(
+        self, tools: Iterable[Tool], extra_phrases: Iterable[str] = (), *, name: str | None = None
+    ) -> None:
+        """``name``: a wake word the grammar also accepts before each command ("robot turn left")."""
+        self.name = normalise(name) if name else None
         self.phrases: list[Phrase] = []
         self.extra = tuple(normalise(p) for p in extra_phrases)
         """Phrases the grammar accepts that are no tool call (answers like "yes" and "no")."""
@@ -129,6 +133,8 @@ class CommandPhrases:
                     found.update(spoken.split())
         for extra in self.extra:
             found.update(extra.split())
+        if self.name:
+            found.update(self.name.split())
         return found
 
     def jsgf(self) -> str:
@@ -142,6 +148,9 @@ class CommandPhrases:
                 rules[rule] = " | ".join(slot.words)
                 body = body.replace("{" + slot.name + "}", f"<{rule}>")
             alternatives.append(f"( {body} )")
+        if alternatives and self.name:
+            # The name may come before any command, never before an answer ("yes").
+            alternatives = [f"( [ {self.name} ] ( {' | '.join(alternatives)} ) )"]
         alternatives.extend(f"( {extra} )" for extra in self.extra)
         if not alternatives:
             raise ValueError("no tool has spoken phrases: the offline recogniser has nothing to recognise")
@@ -189,11 +198,13 @@ class CommandPhrases:
         words, "what's" becomes "what is"); None otherwise. A free-speech recogniser's "Turn left
         90 degrees." is the grammar's "turn left ninety degrees"."""
         said = " ".join(_CONTRACTIONS.get(word, word) for word in normalise(text).split())
+        called = f"{self.name} " if self.name and said.startswith(f"{self.name} ") else ""
+        said = said[len(called) :]
         for phrase in self.phrases:
             m = phrase.pattern.fullmatch(said)
             if m is None:
                 continue
-            out = phrase.template
+            out = called + phrase.template
             for slot in phrase.slots:
                 form = m.group(slot.name)
                 if form.isdigit() and int(form) <= _MAX_NUMBER and number_words(int(form)) in slot.values:
