@@ -34,6 +34,27 @@ def special_kind(mode: int) -> str | None:
     return next((name for test, name in _SPECIAL_KINDS if test(mode)), "not a regular file")
 
 
+def create_for_writing(path: Path) -> BinaryIO:
+    """``path`` created (or emptied) for writing, refused with ``InputError`` if it is a directory or
+    a special file; non-blocking while opening, so a FIFO with no reader fails instead of hanging."""
+    try:
+        kind = special_kind(os.stat(path).st_mode) if os.path.exists(path) else None
+        if kind is not None:
+            raise InputError(f"{path}: is {kind}, not a regular file")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {(exc.strerror or type(exc).__name__).lower()}") from None
+    try:
+        kind = special_kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise InputError(f"{path}: is {kind}, not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def size_text(n: int) -> str:
     """A byte count for people: ``1 MiB``, ``64 KiB``, ``300 bytes``."""
     for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):

@@ -13,9 +13,8 @@ from typing import IO, BinaryIO
 import numpy as np
 
 from avagent.core.bus import Bus
-from avagent.core.errors import InputError
 from avagent.core.events import Event
-from avagent.core.files import special_kind
+from avagent.core.files import create_for_writing
 from avagent.core.messages import to_int16
 
 log = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ class WavSink:
     def __init__(self, path: str | Path, sample_rate: int, *, sync_every_s: float = 1.0) -> None:
         self.path = Path(path)
         self.sample_rate = sample_rate
-        self._file: BinaryIO | None = _create(self.path)
+        self._file: BinaryIO | None = create_for_writing(self.path)
         self._file.write(wav_header(sample_rate, 0))
         self._sync_every = max(1, int(sync_every_s * sample_rate))
         self._since_sync = 0
@@ -107,27 +106,6 @@ class WavSink:
             self.flush()
             self._file.close()
             self._file = None
-
-
-def _create(path: Path) -> BinaryIO:
-    """``path`` created (or emptied) for writing, refused with ``InputError`` if it is a directory or
-    a special file; non-blocking while opening, so a FIFO with no reader fails instead of hanging."""
-    try:
-        kind = special_kind(os.stat(path).st_mode) if os.path.exists(path) else None
-        if kind is not None:
-            raise InputError(f"{path}: is {kind}, not a regular file")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {(exc.strerror or type(exc).__name__).lower()}") from None
-    try:
-        kind = special_kind(os.fstat(fd).st_mode)
-        if kind is not None:
-            raise InputError(f"{path}: is {kind}, not a regular file")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "wb")
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 class JsonlSink:

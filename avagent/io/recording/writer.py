@@ -14,7 +14,6 @@ is not keeping up), and the file stops growing at ``max_file_bytes``. Either is 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -24,8 +23,7 @@ from typing import BinaryIO
 
 from mcap.writer import CompressionType, Writer
 
-from avagent.core.errors import InputError
-from avagent.core.files import size_text, special_kind
+from avagent.core.files import create_for_writing, size_text
 from avagent.core.text import describe_error
 from avagent.io.recording.format import (
     TOPICS,
@@ -106,7 +104,7 @@ class RecordingWriter:
         if self._started:
             return
         self._started = True
-        stream = _create(self.path)
+        stream = create_for_writing(self.path)
         try:
             writer = Writer(stream, compression=CompressionType.ZSTD)
             writer.start(profile="", library="avagent")
@@ -224,24 +222,3 @@ class RecordingWriter:
                 f"{self.path} reached {size_text(self._max_file)}; the rest of the session is not recorded"
             )
         return True
-
-
-def _create(path: Path) -> BinaryIO:
-    """``path`` created (or emptied) for writing; refused if it is a directory or a special file,
-    and opened without blocking, so a FIFO with no reader fails instead of hanging."""
-    try:
-        kind = special_kind(os.stat(path).st_mode) if os.path.exists(path) else None
-        if kind is not None:
-            raise InputError(f"{path}: is {kind}, not a regular file")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {(exc.strerror or type(exc).__name__).lower()}") from None
-    try:
-        kind = special_kind(os.fstat(fd).st_mode)
-        if kind is not None:
-            raise InputError(f"{path}: is {kind}, not a regular file")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "wb")
-    except BaseException:
-        os.close(fd)
-        raise
