@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from avagent.agent.hearing_config import HearingConfig
 from avagent.agent.whisper_config import WhisperConfig
+from avagent.agent.whisper_wiring import whisper_recognizer
 from avagent.core.bus import Bus
-from avagent.core.errors import ConfigError
 from avagent.core.stage import Stage
 from avagent.perception.asr.base import Recognizer
 from avagent.perception.asr.checked import CheckedRecognizer
@@ -22,22 +22,11 @@ def checked_recognizer(
     whisper (settings from ``asr.whisper``) when ``hearing.check_commands`` asks for it."""
     if hearing.check_commands is None:
         return grammar
-    from avagent.perception.asr.whisper import WhisperRecognizer, prompt_for
-    from avagent.perception.asr.whisper_model import WhisperModelError
+    from avagent.perception.asr.whisper import prompt_for
 
-    try:
-        free = WhisperRecognizer(
-            whisper.model,
-            device=whisper.device,
-            compute_type=whisper.compute_type,
-            language=whisper.language,
-            beam_size=whisper.beam_size,
-            threads=whisper.threads,
-            processes=whisper.processes,
-            prompt=prompt_for(phrases.examples()),
-        )
-    except WhisperModelError as exc:
-        raise ConfigError(f"hearing.check_commands: asr.whisper.model: {exc}") from None
+    free = whisper_recognizer(
+        whisper, prompt=prompt_for(phrases.examples()), needed_by="hearing.check_commands"
+    )
     return CheckedRecognizer(
         grammar,
         free,

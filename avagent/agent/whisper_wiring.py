@@ -12,8 +12,10 @@ if TYPE_CHECKING:
     from avagent.perception.asr.whisper import WhisperRecognizer
 
 
-def whisper_recognizer(w: WhisperConfig) -> WhisperRecognizer:
-    """The recogniser ``w`` describes; a model that cannot be used is a config error naming it."""
+def whisper_recognizer(w: WhisperConfig, *, prompt: str = "", needed_by: str = "") -> WhisperRecognizer:
+    """The recogniser ``w`` describes, reading every utterance as following ``prompt``; a model
+    that cannot be used is a config error naming it (after ``needed_by``: the setting that asked
+    for whisper, when that is not ``asr.backend``)."""
     from avagent.perception.asr.whisper import WhisperRecognizer
 
     try:
@@ -25,6 +27,8 @@ def whisper_recognizer(w: WhisperConfig) -> WhisperRecognizer:
             beam_size=w.beam_size,
             threads=w.threads,
             processes=w.processes,
+            prompt=prompt,
         )
     except WhisperModelError as exc:
-        raise ConfigError(f"asr.whisper{'.model' if w.model is not None else ''}: {exc}") from None
+        prefix = f"{needed_by}: " if needed_by else ""
+        raise ConfigError(f"{prefix}asr.whisper{'.model' if w.model is not None else ''}: {exc}") from None
