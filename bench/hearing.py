@@ -1,15 +1,20 @@
 """How well the agent hears; writes bench/results/hearing.json (and prints it).
 
-    .venv/bin/python bench/hearing.py [--quick]
+    .venv/bin/python bench/hearing.py [--quick] [--commands-only] [--dump FILE | --from FILE]
+
+``--commands-only`` measures section 1 and keeps the others from the results file (with the date
+they were measured); ``--dump FILE`` writes what each recogniser made of each utterance, and
+``--from FILE`` scores such a file again without decoding (to compare decision rules and margins:
+the decode times are then those in the results file).
 
 1. Commands (this file): the offline commands, on avagent/sim/command_matrix.py's utterances of
    known truth: every command of the built-in grammar in 6 voices x 4 noises (pink, white, babble,
    music) x 3 SNRs (10, 15, 20 dB), rates 130-190 wpm (864 utterances; ``--quick``: 2 voices, 2
    noises, 2 SNRs, 96), and other speech (300 utterances of the TEST sentences, which nothing was
-   tuned on; the DEV sentences, on which the rejection was tuned, are reported apart). Two ways of
-   hearing: the grammar alone (pocketsphinx and its phone-loop confidence, ``policy.min_confidence``)
-   and the grammar checked by whisper told which commands to expect (``hearing.check_commands:
-   whisper``). Reported: commands
+   tuned on; the DEV sentences, on which the acceptance margin was tuned, are reported apart). Two
+   ways of hearing: the grammar alone (pocketsphinx and its phone-loop confidence,
+   ``policy.min_confidence``) and whisper scoring the commands (``hearing.check_commands:
+   whisper``, at ``hearing.accept_margin`` and at a sweep of margins). Reported: commands
    recognised right (right phrase and acted on) by voice x noise x SNR, "stop" alone, commands
    taken for another command, other speech that would have become a tool call, and decode time.
 2. Free speech: ``measure()`` of bench/hearing_whisper.py, when that file exists.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import importlib.util
 import json
 import statistics
@@ -39,28 +45,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from avagent.agent.config import AgentConfig
 from avagent.agent.resources import Resources
 from avagent.perception.asr.base import Recognition
-from avagent.perception.asr.checked import CheckedRecognizer
+from avagent.perception.asr.checked import decide
 from avagent.perception.asr.pocketsphinx import PocketsphinxRecognizer
+from avagent.perception.asr.whisper_scoring import Scored
 from avagent.sim import command_matrix as matrix
 from avagent.tools.phrases import CommandPhrases
+from avagent.tools.written import written_commands
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HERE = Path(__file__).resolve().parent
 
 
 class _Decoded:
-    """One utterance and what each recogniser made of it."""
+    """One utterance and what each recogniser made of it: the grammar's recognition, and whisper's
+    transcript, best command and margin."""
 
-    def __init__(self, u: matrix.Utterance, grammar: Recognition, free: Recognition | None) -> None:
+    def __init__(self, u: matrix.Utterance, grammar: Recognition, scored: Scored | None) -> None:
         self.u = u
         self.grammar = grammar
-        self.free = free
+        self.scored = scored
 
 
 def _decode_all(
     utterances: Sequence[matrix.Utterance],
     grammar: PocketsphinxRecognizer,
-    free: Any | None,
+    scorer: Any | None,
     times: dict[str, list[float]],
 ) -> list[_Decoded]:
     out = []
@@ -68,23 +77,29 @@ def _decode_all(
         started = time.perf_counter()
         g = grammar.transcribe_sync(u.audio, 16000)
         times["grammar"].append(time.perf_counter() - started)
-        f = None
-        if free is not None:
+        scored = None
+        if scorer is not None:
             started = time.perf_counter()
-            f = free.transcribe_sync(u.audio, 16000)
-            times["whisper"].append(time.perf_counter() - started)
-        out.append(_Decoded(u, g, f))
+            scored = scorer.scored_sync(u.audio, 16000)
+            times["whisper_scoring"].append(time.perf_counter() - started)
+        out.append(_Decoded(u, g, scored))
     return out
 
 
-def _acted(
-    phrases: CommandPhrases, min_confidence: float, checker: CheckedRecognizer | None, d: _Decoded
-) -> str | None:
-    """The phrase the agent would act on, or None."""
-    result = d.grammar if checker is None or d.free is None else checker.decide(d.grammar, d.free)
+def _grammar_acted(phrases: CommandPhrases, min_confidence: float, d: _Decoded) -> str | None:
+    """The phrase the agent would act on with the grammar alone, or None."""
+    result = d.grammar
     if result.confidence is not None and result.confidence < min_confidence:
         return None
     return phrases.spoken(result.text) if phrases.match(result.text, exact=True) else None
+
+
+def _scored_acted(phrases: CommandPhrases, margin: float, d: _Decoded) -> str | None:
+    """The phrase the agent would act on with whisper scoring at ``margin``, or None."""
+    if d.scored is None:
+        return None
+    result = decide(d.scored, phrases.spoken, margin, urgent=phrases.urgent)
+    return result.text if result.confidence == 1.0 and phrases.match(result.text, exact=True) else None
 
 
 def _rate(hits: int, total: int) -> dict[str, Any]:
@@ -143,6 +158,43 @@ def _score(decoded: dict[str, list[_Decoded]], acted: Callable[[_Decoded], str |
     return out
 
 
+def _earlier(key: str) -> Any:
+    """A figure of the commands section of the results file, as the last decoding run wrote it."""
+    path = RESULTS / "hearing.json"
+    return json.loads(path.read_text())["commands"].get(key) if path.exists() else None
+
+
+def _dump(path: Path, decoded: dict[str, list[_Decoded]]) -> None:
+    """Each utterance's truth and what each recogniser made of it, one JSON line each."""
+    with path.open("w", encoding="utf-8") as f:
+        for name, items in decoded.items():
+            for d in items:
+                scored = d.scored
+                row = {
+                    "set": name,
+                    "text": d.u.text,
+                    "voice": d.u.voice,
+                    "grammar": [d.grammar.text, d.grammar.confidence],
+                    "scored": None
+                    if scored is None
+                    else [scored.text, scored.command, scored.margin, scored.total],
+                }
+                f.write(json.dumps(row) + "\n")
+
+
+def _load(path: Path, sets: dict[str, list[matrix.Utterance]]) -> dict[str, list[_Decoded]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    out: dict[str, list[_Decoded]] = {name: [] for name in sets}
+    for name, utterances in sets.items():
+        mine = [r for r in rows if r["set"] == name]
+        if [r["text"] for r in mine] != [u.text for u in utterances]:
+            raise SystemExit(f"{path} does not hold this run's {name} utterances")
+        for u, r in zip(utterances, mine, strict=True):
+            scored = None if r["scored"] is None else Scored(*r["scored"])
+            out[name].append(_Decoded(u, Recognition(*r["grammar"]), scored))
+    return out
+
+
 def _baseline_ms() -> float:
     """A fixed workload (numpy FFTs), to compare decode times across machines."""
     x = np.random.default_rng(0).standard_normal(1 << 16)
@@ -162,7 +214,7 @@ def _ms(values: list[float]) -> dict[str, float] | None:
     }
 
 
-def commands(quick: bool = False) -> dict[str, Any]:
+def commands(quick: bool = False, dump: Path | None = None, dumped: Path | None = None) -> dict[str, Any]:
     """Section 1: the offline commands, by the grammar alone and checked by whisper."""
     config = AgentConfig()
     phrases = Resources(config).phrases
@@ -181,54 +233,60 @@ def commands(quick: bool = False) -> dict[str, Any]:
         "other_dev": matrix.synthesize(matrix.other_specs(matrix.OTHER_DEV, dev_n), seed=2),
     }
     grammar = PocketsphinxRecognizer(phrases.jsgf(), processes=0)
-    free = None
+    scorer = None
     if importlib.util.find_spec("faster_whisper") is not None:
         from avagent.perception.asr.whisper import WhisperRecognizer, prompt_for
 
-        free = WhisperRecognizer(threads=2, processes=1, prompt=prompt_for(phrases.examples()))
-        asyncio.run(free.start())
-    times: dict[str, list[float]] = {"grammar": [], "whisper": []}
+        scorer = WhisperRecognizer(
+            threads=2, processes=1, prompt=prompt_for(phrases.examples()), commands=written_commands(phrases)
+        )
+        if dumped is None:
+            asyncio.run(scorer.start())
+    times: dict[str, list[float]] = {"grammar": [], "whisper_scoring": []}
     baseline = _baseline_ms()
-    try:
-        decoded = {name: _decode_all(us, grammar, free, times) for name, us in sets.items()}
-    finally:
-        if free is not None:
-            asyncio.run(free.stop())
-    hearing = config.hearing
+    if dumped is not None:
+        # What each recogniser made of each utterance, saved by an earlier run with --dump; its
+        # decode times are those of the results file (the run that made the dump).
+        decoded = _load(dumped, sets)
+        times = {}
+    else:
+        try:
+            decoded = {name: _decode_all(us, grammar, scorer, times) for name, us in sets.items()}
+        finally:
+            if scorer is not None:
+                asyncio.run(scorer.stop())
+    if dump is not None:
+        _dump(dump, decoded)
+    margin = config.hearing.accept_margin
     out: dict[str, Any] = {
         "voices": sorted({s.voice for s in specs}),
         "noises": sorted({s.noise for s in specs}),
         "snrs_db": sorted({s.snr_db for s in specs if s.snr_db is not None}),
         "rates_wpm": list(matrix.RATES),
         "min_confidence": min_confidence,
+        "accept_margin": margin,
         "test_sentences": "OTHER_TEST (reported); OTHER_DEV was used for tuning",
-        "baseline_fft_ms": round(baseline, 1),
-        "decode_ms_per_utterance": {name: _ms(values) for name, values in times.items()},
-        "grammar_alone": _score(decoded, lambda d: _acted(phrases, min_confidence, None, d)),
+        "baseline_fft_ms": round(baseline, 1) if times else _earlier("baseline_fft_ms"),
+        "decode_ms_per_utterance": {name: _ms(values) for name, values in times.items()}
+        if times
+        else _earlier("decode_ms_per_utterance"),
+        "grammar_alone": _score(decoded, lambda d: _grammar_acted(phrases, min_confidence, d)),
     }
-    if free is not None:
-        checker = CheckedRecognizer(
-            grammar,
-            free,
-            phrases.spoken,
-            alone=hearing.free_alone,
-            grammar_alone=hearing.grammar_alone,
-            min_similarity=hearing.min_similarity,
-        )
-        out["checked_by_whisper"] = _score(decoded, lambda d: _acted(phrases, min_confidence, checker, d))
-        looser = CheckedRecognizer(
-            grammar,
-            free,
-            phrases.spoken,
-            alone=hearing.free_alone,
-            grammar_alone=hearing.grammar_alone,
-            min_similarity=0.65,
-        )
-        out["checked_by_whisper_min_similarity_0.65"] = _score(
-            decoded, lambda d: _acted(phrases, min_confidence, looser, d)
-        )
-    else:
-        out["checked_by_whisper"] = "not measured: faster-whisper is not installed (the whisper extra)"
+    if scorer is None:
+        out["scored_by_whisper"] = "not measured: faster-whisper is not installed (the whisper extra)"
+        return out
+    out["scored_by_whisper"] = _score(decoded, functools.partial(_scored_acted, phrases, margin))
+    sweep = {}
+    for m in (0.5, 0.75, 1.0, 1.25, 1.5, 2.0):
+        scored = _score(decoded, functools.partial(_scored_acted, phrases, m))
+        sweep[f"{m:g}"] = {
+            "commands_right": scored["commands_right"]["right"],
+            "stop": scored["stop"]["right"],
+            "commands_taken_for_another_command": scored["commands_taken_for_another_command"],
+            "other_test_became_a_tool_call": scored["other_test_became_a_tool_call"]["rate"],
+            "other_dev_became_a_tool_call": scored["other_dev_became_a_tool_call"]["rate"],
+        }
+    out["scored_by_whisper_margin_sweep"] = sweep
     return out
 
 
@@ -253,11 +311,21 @@ def main() -> None:
     quick = "--quick" in sys.argv
     out: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "quick": quick}
     print("1/3 offline commands", file=sys.stderr)
-    out["commands"] = commands(quick)
-    print("2/3 free speech (bench/hearing_whisper.py)", file=sys.stderr)
-    out["free_speech"] = _section("hearing_whisper.py", quick)
-    print("3/3 echo cancellation (bench/hearing_echo.py)", file=sys.stderr)
-    out["echo_cancellation"] = _section("hearing_echo.py", quick)
+    dump = Path(sys.argv[sys.argv.index("--dump") + 1]) if "--dump" in sys.argv else None
+    dumped = Path(sys.argv[sys.argv.index("--from") + 1]) if "--from" in sys.argv else None
+    out["commands"] = commands(quick, dump, dumped)
+    earlier = RESULTS / "hearing.json"
+    if "--commands-only" in sys.argv and earlier.exists():
+        # The other sections' figures are kept from the earlier run, with its date.
+        kept = json.loads(earlier.read_text())
+        for name in ("free_speech", "echo_cancellation"):
+            section = kept.get(name, {})
+            out[name] = {**section, "measured": section.get("measured", kept.get("date"))}
+    else:
+        print("2/3 free speech (bench/hearing_whisper.py)", file=sys.stderr)
+        out["free_speech"] = _section("hearing_whisper.py", quick)
+        print("3/3 echo cancellation (bench/hearing_echo.py)", file=sys.stderr)
+        out["echo_cancellation"] = _section("hearing_echo.py", quick)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "hearing.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))

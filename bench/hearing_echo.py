@@ -10,8 +10,9 @@ twice: with the echo canceller as it is (AEC3 and the linear path with its doubl
 and with AEC3 alone (the baseline, in the same run).
 
 1. Barge-in by level: the user says "stop talking please" 0, -5, -10, -15 dB relative to the echo
-   the microphone hears (its RMS over the agent's last seconds of speech), at three moments of the
-   answer: how often it cut in, and false barge-ins and pauses (the agent's voice held) before it.
+   the microphone hears (its RMS over the agent's last seconds of speech), and -18 dB for the
+   margin, at three moments of the answer (2.7 to 3.7 s into it, the first seconds the echo path is
+   learnt): how often it cut in, and false barge-ins and pauses (the agent's voice held) before it.
 2. The agent alone at several loudspeaker volumes (3 overdrives the microphone): false barge-ins,
    pauses, and how often the VAD fired at all while the agent spoke.
 3. The first answer: the echo left in what the listener hears in its first 2 s against the steady
@@ -146,7 +147,7 @@ def barge_in_by_level(resources: Resources, quick: bool) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     for mode, settings in MODES.items():
         by_level: dict[str, Any] = {}
-        for level in (0.0, -5.0, -10.0, -15.0):
+        for level in (0.0, -5.0, -10.0, -15.0, -18.0):
             cut = false_barge = false_pause = 0
             for at in moments:
                 run = asyncio.run(one_run(resources, volume=1.0, double_talk=settings, cut_in=(at, level)))

@@ -89,13 +89,14 @@ def answer_limits(config: AgentConfig) -> AnswerLimits:
     )
 
 
-def command_policy(config: AgentConfig, phrases: CommandPhrases) -> CommandPolicy:
+def command_policy(config: AgentConfig, phrases: CommandPhrases, executor: ToolExecutor) -> CommandPolicy:
     return CommandPolicy(
         phrases,
         sorry=config.policy.sorry,
         min_confidence=config.policy.min_confidence,
         exact=asr_backend(config) == "pocketsphinx",
         wake=wake_word(config.hearing, phrases),
+        asks=lambda tool: executor.permission(tool) == "confirm",
     )
 
 
@@ -124,7 +125,7 @@ def choose_policy(
     ``chat_model`` answers in place of the configured model (a recording's answers, in a replay)."""
     p = config.policy
     if not p.model:
-        return command_policy(config, phrases), None
+        return command_policy(config, phrases, executor), None
     # LangChain takes half a second to import: only when a model is configured.
     from avagent.policy.context import PerceptionContext
     from avagent.policy.llm import LLMPolicy
@@ -135,7 +136,7 @@ def choose_policy(
     try:
         model = chat_model if chat_model is not None else chat_model_for(config, settings)
     except ModelUnavailable as exc:
-        return command_policy(config, phrases), str(exc)
+        return command_policy(config, phrases, executor), str(exc)
     policy = LLMPolicy(
         model,
         executor,
@@ -430,7 +431,8 @@ async def connect(parts: AgentParts) -> McpToolbox | None:
         parts.check_model = False
         parts.policy_notice = await check_model(parts.policy_runner.policy, config)
         if parts.policy_notice is not None:
-            parts.policy_runner.policy = command_policy(config, parts.resources.phrases)
+            runner = parts.policy_runner
+            runner.policy = command_policy(config, parts.resources.phrases, runner.executor)
     if parts.policy_notice is not None:
         log.warning("%s; using the offline command policy", parts.policy_notice)
         bus.publish_nowait(Error(t=now(), stage="policy", message=parts.policy_notice))

@@ -1,5 +1,5 @@
-"""Wiring the ``hearing`` section: the offline command recogniser checked by free speech, the
-safety-word spotter, and the wake word."""
+"""Wiring the ``hearing`` section: the offline commands scored by whisper, the safety-word spotter,
+and the wake word."""
 
 from __future__ import annotations
 
@@ -7,33 +7,42 @@ from avagent.agent.hearing_config import HearingConfig
 from avagent.agent.whisper_config import WhisperConfig
 from avagent.agent.whisper_wiring import whisper_recognizer
 from avagent.core.bus import Bus
+from avagent.core.errors import ConfigError
 from avagent.core.stage import Stage
 from avagent.perception.asr.base import Recognizer
 from avagent.perception.asr.checked import CheckedRecognizer
 from avagent.perception.spotting import UrgentSpotter
 from avagent.policy.wake import WakeWord
 from avagent.tools.phrases import CommandPhrases
+from avagent.tools.written import written_commands
 
 
 def checked_recognizer(
     hearing: HearingConfig, whisper: WhisperConfig, grammar: Recognizer, phrases: CommandPhrases
 ) -> Recognizer:
-    """``grammar`` (the recogniser that decodes with the phrases' grammar) as it is, or checked by
-    whisper (settings from ``asr.whisper``) when ``hearing.check_commands`` asks for it."""
+    """``grammar`` (the recogniser that decodes with the phrases' grammar) as it is, or, when
+    ``hearing.check_commands`` asks for it, whisper (settings from ``asr.whisper``) scoring the
+    phrases, with ``grammar`` kept for the safety-word spotter."""
     if hearing.check_commands is None:
         return grammar
     from avagent.perception.asr.whisper import prompt_for
 
-    free = whisper_recognizer(
-        whisper, prompt=prompt_for(phrases.examples()), needed_by="hearing.check_commands"
+    try:
+        written = written_commands(phrases)
+    except ValueError as exc:
+        raise ConfigError(f"hearing.check_commands: {exc}") from None
+    scorer = whisper_recognizer(
+        whisper,
+        prompt=prompt_for(phrases.examples()),
+        commands=written,
+        needed_by="hearing.check_commands",
     )
     return CheckedRecognizer(
         grammar,
-        free,
+        scorer,
         phrases.spoken,
-        alone=hearing.free_alone,
-        grammar_alone=hearing.grammar_alone,
-        min_similarity=hearing.min_similarity,
+        accept_margin=hearing.accept_margin,
+        urgent=phrases.urgent,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from avagent.agent.whisper_config import WhisperConfig
 from avagent.core.errors import ConfigError
@@ -12,10 +12,16 @@ if TYPE_CHECKING:
     from avagent.perception.asr.whisper import WhisperRecognizer
 
 
-def whisper_recognizer(w: WhisperConfig, *, prompt: str = "", needed_by: str = "") -> WhisperRecognizer:
-    """The recogniser ``w`` describes, reading every utterance as following ``prompt``; a model
-    that cannot be used is a config error naming it (after ``needed_by``: the setting that asked
-    for whisper, when that is not ``asr.backend``)."""
+def whisper_recognizer(
+    w: WhisperConfig,
+    *,
+    prompt: str = "",
+    commands: list[dict[str, Any]] | None = None,
+    needed_by: str = "",
+) -> WhisperRecognizer:
+    """The recogniser ``w`` describes, reading every utterance as following ``prompt`` (and scoring
+    ``commands``, see ``WhisperRecognizer``); a model that cannot be used is a config error naming
+    it (after ``needed_by``: the setting that asked for whisper, when that is not ``asr.backend``)."""
     from avagent.perception.asr.whisper import WhisperRecognizer
 
     try:
@@ -28,6 +34,7 @@ def whisper_recognizer(w: WhisperConfig, *, prompt: str = "", needed_by: str = "
             threads=w.threads,
             processes=w.processes,
             prompt=prompt,
+            commands=commands,
         )
     except WhisperModelError as exc:
         prefix = f"{needed_by}: " if needed_by else ""

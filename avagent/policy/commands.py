@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from avagent.core.events import Event, SpeakingEnded, Transcript
 from avagent.policy.base import Actions
 from avagent.policy.wake import WakeWord
@@ -10,7 +12,8 @@ from avagent.tools.phrases import CommandPhrases
 
 class CommandPolicy:
     """Maps phrases of the tools' templates to tool calls; anything else, or anything the
-    recogniser is unsure of, gets a spoken "sorry"."""
+    recogniser is unsure of, gets a spoken "sorry" (an unsure match for a tool that asks first
+    is called, and so asked about)."""
 
     name = "commands"
     observes: tuple[type[Event], ...] = (SpeakingEnded,)
@@ -23,14 +26,19 @@ class CommandPolicy:
         min_confidence: float = 0.75,
         exact: bool = False,
         wake: WakeWord | None = None,
+        asks: Callable[[str], bool] | None = None,
     ) -> None:
         """``exact``: the recogniser decodes with the phrases' grammar, so only whole phrases count.
-        ``wake``: act only on turns that call the agent by name (``hearing.wake_word``)."""
+        ``wake``: act only on turns that call the agent by name (``hearing.wake_word``). ``asks``:
+        whether a tool asks the user before it runs (permission ``confirm``): a match below
+        ``min_confidence`` for such a tool is called all the same, so the user is asked, where
+        any other unsure match is answered with ``sorry``."""
         self.phrases = phrases
         self.wake = wake
         self.exact = exact
         self.sorry = sorry
         self.min_confidence = min_confidence
+        self._asks = asks or (lambda _tool: False)
 
     def observe(self, event: Event) -> None:
         if self.wake is not None and isinstance(event, SpeakingEnded):
@@ -41,8 +49,8 @@ class CommandPolicy:
         if text is None:
             return  # not addressed to the agent
         unsure = transcript.confidence is not None and transcript.confidence < self.min_confidence
-        match = None if unsure else self.phrases.match(text, exact=self.exact)
-        if match is None:
+        match = self.phrases.match(text, exact=self.exact)
+        if match is None or (unsure and not self._asks(match.tool)):
             await actions.say(self.sorry)
             return
         outcome = await actions.call_tool(match.tool, match.args)

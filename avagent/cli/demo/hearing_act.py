@@ -5,6 +5,8 @@
    own voice for the user, and a user 15 dB quieter than that echo at the microphone still cuts in.
 2. With the ``whisper`` extra, a free sentence (no command grammar) is transcribed by the packaged
    faster-whisper model, its weights checked against their sha256 and decoded in a worker process.
+3. With it too, commands in loud noise and odd voices are heard by whisper scoring the commands,
+   where the grammar alone loses them, and a half-command moves nothing (``noisy_commands.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from avagent.agent.agent import Agent
 from avagent.agent.config import AgentConfig
 from avagent.agent.files import FileRun
 from avagent.cli.demo.act import ActResult, heading
+from avagent.cli.demo.noisy_commands import noisy_commands
 from avagent.cli.timeline import TimelinePrinter
 from avagent.core.events import Transcript
 from avagent.core.messages import SAMPLE_RATE
@@ -65,7 +68,8 @@ async def run_hearing(out: Path, *, seed: int = 7) -> bool | None:
     heading(
         "hearing",
         f"the agent answers out loud with its microphone 30 cm from its own speaker (RT60 0.3 s); a "
-        f'user {-USER_DB:g} dB quieter than the echo says "{CUT_IN}"; then free speech, offline',
+        f'user {-USER_DB:g} dB quieter than the echo says "{CUT_IN}"; then free speech and commands in '
+        "noise, offline",
     )
     outcomes: list[bool] = []
     if importlib.util.find_spec("pyroomacoustics") is None:
@@ -76,6 +80,9 @@ async def run_hearing(out: Path, *, seed: int = 7) -> bool | None:
     free = await _free_speech()
     if free is not None:
         outcomes.append(free)
+    noisy = await noisy_commands()
+    if noisy is not None:
+        outcomes.append(noisy)
     return all(outcomes) if outcomes else None
 
 

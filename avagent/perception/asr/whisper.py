@@ -18,6 +18,7 @@ import asyncio
 import queue
 import struct
 import threading
+from typing import Any
 
 import numpy as np
 import soxr
@@ -27,6 +28,7 @@ from avagent.core.messages import SAMPLE_RATE, to_int16
 from avagent.perception.asr import whisper_decoding
 from avagent.perception.asr.base import Recognition, RecognizerError
 from avagent.perception.asr.whisper_model import WhisperModelError, locate, verify
+from avagent.perception.asr.whisper_scoring import Scored
 
 MAX_UTTERANCE_S = 120.0
 """The longest utterance a worker is given (the longest turn the listener makes,
@@ -47,7 +49,10 @@ class WhisperRecognizer:
     decoding on ``threads`` threads. ``model``: a CTranslate2 model folder, or None for the packaged
     ``tiny.en``. A missing or unusable folder is refused here, in one line naming it. ``prompt``:
     text whisper takes to have come just before every utterance (``prompt_for`` the commands makes
-    it hear them far more often in noise and odd voices; see ``checked.py``)."""
+    it hear them far more often in noise and odd voices; see ``checked.py``).
+
+    ``commands`` (``tools/written.py``'s form): the phrases expected; ``scored`` then also says
+    which of them each utterance most likely is, and how likely (``whisper_scoring``)."""
 
     name = "whisper"
 
@@ -62,6 +67,7 @@ class WhisperRecognizer:
         threads: int = 2,
         processes: int = 1,
         prompt: str = "",
+        commands: list[dict[str, Any]] | None = None,
     ) -> None:
         if processes < 1:
             raise RecognizerError("the whisper recogniser needs at least one worker process")
@@ -75,6 +81,7 @@ class WhisperRecognizer:
             "beam_size": beam_size,
             "max_samples": int(MAX_UTTERANCE_S * SAMPLE_RATE),
             "prompt": prompt[:MAX_PROMPT_CHARS],
+            "commands": commands or [],
         }
         self._processes = processes
         self._idle: queue.Queue[ChildProcess] = queue.Queue()
@@ -122,13 +129,27 @@ class WhisperRecognizer:
         if audio.shape[0] == 0:
             return Recognition("")
         pcm = await asyncio.to_thread(self._pcm, audio, sample_rate)
-        return Recognition(await asyncio.to_thread(self._decode, pcm))
+        return Recognition(_scored(await asyncio.to_thread(self._decode, pcm)).text)
 
     def transcribe_sync(self, audio: np.ndarray, sample_rate: int) -> Recognition:
         """Blocking (scripts and benchmarks; never on an event loop)."""
         if audio.shape[0] == 0:
             return Recognition("")
-        return Recognition(self._decode(self._pcm(audio, sample_rate)))
+        return Recognition(_scored(self._decode(self._pcm(audio, sample_rate))).text)
+
+    async def scored(self, audio: np.ndarray, sample_rate: int) -> Scored:
+        """Whisper's transcript, the most likely of the ``commands`` and its margin (no command
+        without ``commands``, or for an utterance too long to be one)."""
+        if audio.shape[0] == 0:
+            return Scored("", None, None)
+        pcm = await asyncio.to_thread(self._pcm, audio, sample_rate)
+        return _scored(await asyncio.to_thread(self._decode, pcm))
+
+    def scored_sync(self, audio: np.ndarray, sample_rate: int) -> Scored:
+        """``scored``, blocking (scripts and benchmarks; never on an event loop)."""
+        if audio.shape[0] == 0:
+            return Scored("", None, None)
+        return _scored(self._decode(self._pcm(audio, sample_rate)))
 
     @staticmethod
     def _pcm(audio: np.ndarray, sample_rate: int) -> bytes:
@@ -140,7 +161,7 @@ class WhisperRecognizer:
             samples = np.asarray(soxr.resample(samples, sample_rate, SAMPLE_RATE), dtype=np.float32)
         return to_int16(samples).tobytes()
 
-    def _decode(self, pcm: bytes) -> str:
+    def _decode(self, pcm: bytes) -> dict[str, Any]:
         if self._stopped or not self._started:
             raise RecognizerError("the whisper recogniser is not running (start it first)")
         worker = self._idle.get()
@@ -149,8 +170,8 @@ class WhisperRecognizer:
                 worker.stop()
                 worker = self._worker()
                 self._ready(worker)
-            reply = worker.request(struct.pack("<I", len(pcm)), pcm)
-            return str(reply["text"])[: whisper_decoding.MAX_TEXT_CHARS]
+            reply: dict[str, Any] = worker.request(struct.pack("<I", len(pcm)), pcm)
+            return reply
         finally:
             self._idle.put(worker)
 
@@ -167,3 +188,13 @@ class WhisperRecognizer:
             workers = [self._idle.get() for _ in range(self._processes)]  # waits for decodes in hand
         for worker in workers:
             worker.stop()
+
+
+def _scored(reply: dict[str, Any]) -> Scored:
+    text = str(reply["text"])[: whisper_decoding.MAX_TEXT_CHARS]
+    command, margin = reply.get("command"), reply.get("margin")
+    if not isinstance(command, str) or not isinstance(margin, int | float):
+        return Scored(text, None, None)
+    total = reply.get("total")
+    total = float(total) if isinstance(total, int | float) else None
+    return Scored(text, command[: whisper_decoding.MAX_TEXT_CHARS], float(margin), total)

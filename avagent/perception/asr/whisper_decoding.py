@@ -2,11 +2,13 @@
 avagent.perception.asr.whisper_decoding``.
 
 A worker reads one JSON line of settings (``folder``, ``device``, ``compute_type``, ``threads``,
-``language``, ``beam_size``, ``max_samples``, ``prompt``), loads the model from that folder with the Hugging
-Face hub switched off (nothing is ever fetched), and answers ``{"ok": true}`` or ``{"error": ...}``.
-It then serves requests until its input closes: a 4-byte little-endian length and that many bytes
-of 16 kHz int16 PCM (at most ``max_samples`` samples); the answer is one JSON line ``{"text": ...}``
-of at most ``MAX_TEXT_CHARS`` characters, or ``{"error": ...}``.
+``language``, ``beam_size``, ``max_samples``, ``prompt``, and optionally ``commands``), loads the
+model from that folder with the Hugging Face hub switched off (nothing is ever fetched), and answers
+``{"ok": true}`` or ``{"error": ...}``. It then serves requests until its input closes: a 4-byte
+little-endian length and that many bytes of 16 kHz int16 PCM (at most ``max_samples`` samples); the
+answer is one JSON line ``{"text": ...}`` of at most ``MAX_TEXT_CHARS`` characters, or ``{"error":
+...}``. With ``commands`` (``whisper_scoring.Written`` as JSON), the answer also names the most
+likely command and its margin over the free transcript: ``{"text", "command", "margin"}``.
 
 Decoding is greedy (or a small beam) at temperature 0, with no timestamps and no conditioning on
 earlier text: each utterance is independent, and its cost is bounded by its length.
@@ -92,6 +94,16 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
     beam_size = int(settings.get("beam_size", 1))
     prompt = str(settings.get("prompt") or "")
     max_bytes = 2 * int(settings.get("max_samples", 0))
+    scorer = None
+    if settings.get("commands"):
+        from avagent.perception.asr.whisper_scoring import CommandScorer, Written
+
+        try:
+            written = [Written.from_json(c) for c in settings["commands"]]
+            scorer = CommandScorer(model, written, prompt)
+        except Exception as exc:
+            answer(stdout, {"error": f"commands: {type(exc).__name__}: {exc}".splitlines()[0][:300]})
+            return 1
     answer(stdout, {"ok": True})
     while True:
         header = stdin.read(4)
@@ -107,7 +119,13 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
             return 0
         samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / np.float32(32768.0)
         try:
-            answer(stdout, {"text": transcribe(model, samples, language, beam_size, prompt)})
+            if scorer is None:
+                answer(stdout, {"text": transcribe(model, samples, language, beam_size, prompt)})
+                continue
+            scored = scorer.score(samples)
+            text = scored.text[:MAX_TEXT_CHARS]
+            reply = {"text": text, "command": scored.command, "margin": scored.margin, "total": scored.total}
+            answer(stdout, reply)
         except Exception as exc:
             answer(stdout, {"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]})
 

@@ -1,0 +1,75 @@
+"""Part of the demo's hearing act: commands in loud noise and odd voices, and speech that is none.
+
+Each utterance is heard twice: by the grammar recogniser alone (pocketsphinx, the default) and by
+whisper scoring the commands (``hearing.check_commands: whisper``): British and female voices in
+babble and white noise at 10 dB, where the grammar alone loses most commands, and a half-command
+that the grammar takes for "stop moving" and that must move nothing. (Not every command is heard
+there: bench/hearing.py measures the whole matrix.)
+"""
+
+from __future__ import annotations
+
+import sys
+
+from avagent.agent.config import AgentConfig
+from avagent.agent.resources import Resources
+from avagent.perception.asr.base import Recognition
+from avagent.perception.asr.checked import CheckedRecognizer
+from avagent.sim import command_matrix as matrix
+from avagent.tools.phrases import CommandPhrases
+
+SAID = (
+    matrix.Spec("stop", "en-gb", 150, "babble", 10.0),
+    matrix.Spec("turn right", "en-gb-x-rp", 170, "white", 10.0),
+    matrix.Spec("what time is it", "en-us+f3", 130, "babble", 10.0),
+    matrix.Spec("stop and think", "en-us", 150, "music", 15.0),
+)
+"""What is said; the last is no command."""
+
+
+async def noisy_commands() -> bool | None:
+    """Run this part; True when every check passed, None without the whisper extra."""
+    from avagent.perception.asr.whisper_model import whisper_installed
+
+    if not whisper_installed():
+        print("  commands in noise: skipped (the whisper extra is not installed)", file=sys.stderr)
+        return None
+    config = AgentConfig.model_validate({"hearing": {"check_commands": "whisper"}})
+    resources = Resources(config)
+    phrases = resources.phrases
+    await resources.start()
+    ok = True
+    try:
+        recognizer = resources.recognizer
+        assert isinstance(recognizer, CheckedRecognizer)
+        print("  commands in noise, heard by the grammar alone and scored by whisper:", file=sys.stderr)
+        for spec, u in zip(SAID, matrix.synthesize(SAID, seed=11), strict=True):
+            alone = await recognizer.grammar.transcribe(u.audio, 16000)
+            scored = await recognizer.transcribe(u.audio, 16000)
+            acted = _acted(phrases, scored, config.policy.min_confidence)
+            command = phrases.match(spec.text, exact=True) is not None
+            right = acted == spec.text if command else acted is None
+            ok = ok and right
+            grammar = _acted(phrases, alone, config.policy.min_confidence)
+            print(
+                f'    "{spec.text}" ({spec.voice}, {spec.noise} at {spec.snr_db:g} dB): grammar alone '
+                f"{_shown(grammar)}; scored by whisper {_shown(acted)}"
+                f"{'' if right else '  <- wrong'}",
+                file=sys.stderr,
+            )
+    finally:
+        await resources.stop()
+    mark = "ok " if ok else "BAD"
+    print(f"  [{mark}] commands in noise heard, other speech moved nothing", file=sys.stderr)
+    return ok
+
+
+def _acted(phrases: CommandPhrases, result: Recognition, min_confidence: float) -> str | None:
+    """The phrase the command policy would carry out, or None."""
+    if result.confidence is not None and result.confidence < min_confidence:
+        return None
+    return result.text if phrases.match(result.text, exact=True) is not None else None
+
+
+def _shown(acted: str | None) -> str:
+    return f'acts on "{acted}"' if acted is not None else "acts on nothing"
