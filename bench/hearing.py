@@ -175,9 +175,7 @@ def _dump(path: Path, decoded: dict[str, list[_Decoded]]) -> None:
                     "text": d.u.text,
                     "voice": d.u.voice,
                     "grammar": [d.grammar.text, d.grammar.confidence],
-                    "scored": None
-                    if scored is None
-                    else [scored.text, scored.command, scored.margin, scored.total],
+                    "scored": None if scored is None else [scored.text, scored.command, scored.margin],
                 }
                 f.write(json.dumps(row) + "\n")
 

@@ -79,12 +79,12 @@ def decide(
     confidence ``UNSURE`` when its margin misses by less than ``UNSURE_BAND`` (the policy asks
     first for a tool that asks, and says it did not understand otherwise); else the transcript,
     confidence 0."""
-    margin = scored.margin if scored.command is not None else None
-    if scored.command is not None and margin is not None and margin >= -accept_margin:
-        return Recognition(scored.command, 1.0)
+    command, margin = scored.command, scored.margin
+    if command is not None and margin is not None and margin >= -accept_margin:
+        return Recognition(command, 1.0)
     phrase = spoken(scored.text) if scored.text else None
     if phrase is not None and phrase in urgent:
         return Recognition(phrase, 1.0)
-    if scored.command is not None and margin is not None and margin >= -accept_margin - UNSURE_BAND:
-        return Recognition(scored.command, UNSURE)
+    if command is not None and margin is not None and margin >= -accept_margin - UNSURE_BAND:
+        return Recognition(command, UNSURE)
     return Recognition(scored.text.strip(), 0.0)

@@ -126,16 +126,11 @@ class WhisperRecognizer:
             raise WhisperModelError(f"cannot load the whisper model {self.model.label}: {exc}") from None
 
     async def transcribe(self, audio: np.ndarray, sample_rate: int) -> Recognition:
-        if audio.shape[0] == 0:
-            return Recognition("")
-        pcm = await asyncio.to_thread(self._pcm, audio, sample_rate)
-        return Recognition(_scored(await asyncio.to_thread(self._decode, pcm)).text)
+        return Recognition((await self.scored(audio, sample_rate)).text)
 
     def transcribe_sync(self, audio: np.ndarray, sample_rate: int) -> Recognition:
         """Blocking (scripts and benchmarks; never on an event loop)."""
-        if audio.shape[0] == 0:
-            return Recognition("")
-        return Recognition(_scored(self._decode(self._pcm(audio, sample_rate))).text)
+        return Recognition(self.scored_sync(audio, sample_rate).text)
 
     async def scored(self, audio: np.ndarray, sample_rate: int) -> Scored:
         """Whisper's transcript, the most likely of the ``commands`` and its margin (no command
@@ -195,6 +190,4 @@ def _scored(reply: dict[str, Any]) -> Scored:
     command, margin = reply.get("command"), reply.get("margin")
     if not isinstance(command, str) or not isinstance(margin, int | float):
         return Scored(text, None, None)
-    total = reply.get("total")
-    total = float(total) if isinstance(total, int | float) else None
-    return Scored(text, command[: whisper_decoding.MAX_TEXT_CHARS], float(margin), total)
+    return Scored(text, command[: whisper_decoding.MAX_TEXT_CHARS], float(margin))

@@ -124,8 +124,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
                 continue
             scored = scorer.score(samples)
             text = scored.text[:MAX_TEXT_CHARS]
-            reply = {"text": text, "command": scored.command, "margin": scored.margin, "total": scored.total}
-            answer(stdout, reply)
+            answer(stdout, {"text": text, "command": scored.command, "margin": scored.margin})
         except Exception as exc:
             answer(stdout, {"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]})
 

@@ -78,8 +78,6 @@ class Scored:
     margin: float | None
     """Mean log-probability per token (natural log) of the command minus that of whisper's own
     unprompted transcript: 0 or more when whisper finds the command at least as likely."""
-    total: float | None = None
-    """The same difference for the whole texts, not per token."""
 
 
 class CommandScorer:
@@ -137,7 +135,7 @@ class CommandScorer:
         free = self._transcribe(encoded, self._plain) if self._prompted is not self._plain else told
         (command, own), _ = self._scores(memory, self._plain, [written, free])
         margin = command / (len(written) + 1) - own / (len(free) + 1)
-        return Scored(text, spoken, round(margin, 3), round(command - own, 3))
+        return Scored(text, spoken, round(margin, 3))
 
     def _transcribe(self, encoded: Any, start: list[int]) -> list[int]:
         found = self._model.generate(encoded, [start], beam_size=1, max_length=len(start) + MAX_FREE_TOKENS)
