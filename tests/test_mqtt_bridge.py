@@ -5,7 +5,11 @@ killed and started again mid-run."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
+import socket
+import sys
 import time
 
 import pytest
@@ -13,6 +17,8 @@ import pytest
 from avagent.agent.resources import Resources
 from avagent.core.events import Actuator as ActuatorEvent
 from avagent.core.events import Say
+from avagent.io.mqtt.link import MqttLink
+from avagent.io.mqtt.settings import BrokerAddress, LinkSettings
 from avagent.tools.registry import tool
 from tests.mosquitto import Broker, broker
 from tests.mqtt_support import agent_on_bus, bus_client, bus_config
@@ -211,3 +217,33 @@ async def test_the_broker_killed_and_restarted_mid_run_loses_no_accepted_command
     halts = [e for e in recorder.events if isinstance(e, ActuatorEvent) and e.cause == "link"]
     assert [h.name for h in halts] == ["base"], "only the motion the bus commanded"
     assert json.dumps([e.to_dict() for e in recorder.events])  # everything it published is the contract
+
+
+def test_a_link_stopped_while_connecting_leaves_nothing_open(
+    broker: Broker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stopped at any moment of its connection attempt (to a broker, or to a port that accepts and
+    never answers), the link closes its socket before its loop ends: nothing is left for the
+    garbage collector to close against a closed loop."""
+    leaks: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: leaks.append(f"{u.exc_value!r} in {u.object!r}"))
+
+    async def stop_after(port: int, delay_s: float) -> float:
+        link = MqttLink(LinkSettings(BrokerAddress("127.0.0.1", port, tls=False), client_id="leak"))
+        task = asyncio.create_task(link.run())
+        await asyncio.sleep(delay_s)
+        task.cancel()
+        began = time.monotonic()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return time.monotonic() - began
+
+    for step in range(24):
+        asyncio.run(stop_after(broker.port, step * 0.0005))
+        gc.collect()
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        stopped_in = asyncio.run(stop_after(silent.getsockname()[1], 0.3))
+        gc.collect()
+    assert leaks == []
+    assert "destroyed but it is pending" not in caplog.text
+    assert stopped_in < 5.0, "a broker that never answers does not hold the stop for its timeout"

@@ -26,6 +26,7 @@ from typing import Any
 import aiomqtt
 
 from avagent.core.text import describe_error
+from avagent.io.mqtt.attempt import connection
 from avagent.io.mqtt.settings import LinkSettings
 
 log = logging.getLogger("avagent.mqtt")
@@ -183,7 +184,7 @@ class MqttLink:
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             timeout=5.0,
         )
-        async with client:
+        async with connection(client):
             self._client = client
             try:
                 for topic_filter, qos, _handler in self._subscriptions:
