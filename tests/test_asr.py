@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -105,6 +107,27 @@ async def test_worker_processes_give_the_same_answer_as_in_process(
         # decoders with different histories differ in the third decimal.
         assert remote.text == local.text == said
         assert remote.confidence == pytest.approx(local.confidence, abs=0.01)
+
+
+async def test_worker_processes_leave_no_files_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, phrases: CommandPhrases
+) -> None:
+    """Each decoder reads a feature file written at its start; a worker killed (with the agent)
+    runs no exit handler, so the file must be gone as soon as the decoders are made."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    workers = PocketsphinxRecognizer(phrases.jsgf(), processes=2)
+    await workers.start()
+    try:
+        said = await workers.transcribe(np.zeros(16000, dtype=np.float32), 16000)
+        left = _files(tmp_path)
+    finally:
+        await workers.stop()
+    assert said.text == ""
+    assert left == []
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
 
 
 def test_resampled_input_is_recognised(make_scene: SceneFactory, recognizer: PocketsphinxRecognizer) -> None:

@@ -15,13 +15,13 @@ bytes of 16 kHz int16 PCM; the answer is one JSON line ``{"text": ..., "score": 
 
 from __future__ import annotations
 
-import atexit
-import functools
+import contextlib
 import json
 import os
 import struct
 import sys
 import tempfile
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from avagent.core.child_process import answer
@@ -40,8 +40,8 @@ _EXTRA_PRONUNCIATIONS = {
 }
 
 
-@functools.lru_cache(maxsize=1)
-def _stateless_features() -> str:
+@contextlib.contextmanager
+def _stateless_features() -> Iterator[str]:
     """The model's feature settings with the noise tracker off (batch mean normalisation stays).
 
     The noise tracker adapts from one utterance to the next, so the same words would be scored
@@ -53,17 +53,26 @@ def _stateless_features() -> str:
     model = os.path.join(get_model_path(), "en-us", "en-us", "feat.params")
     with open(model, encoding="utf-8") as f:
         params = f.read().replace("-remove_noise yes", "-remove_noise no")
+    # The decoders read it when they are made: it is gone before they run (worker processes are
+    # ended without their exit handlers, which would leave one file per worker behind).
     fd, path = tempfile.mkstemp(prefix="avagent-feat-", suffix=".params")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(params)
-    atexit.register(os.unlink, path)
-    return path
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(params)
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def make_decoders(grammar: str | None, dictionary: str | None) -> dict[str, Any]:
+    with _stateless_features() as features:
+        return _decoders(grammar, dictionary, features)
+
+
+def _decoders(grammar: str | None, dictionary: str | None, features: str) -> dict[str, Any]:
     from pocketsphinx import Decoder, get_model_path
 
-    base: dict[str, Any] = {"samprate": SAMPLE_RATE, "loglevel": "FATAL", "featparams": _stateless_features()}
+    base: dict[str, Any] = {"samprate": SAMPLE_RATE, "loglevel": "FATAL", "featparams": features}
     if dictionary is not None:
         base["dict"] = dictionary
     decoders: dict[str, Any] = {}
