@@ -1,19 +1,16 @@
-"""Everything a model answer and a tool can do to the agent is bounded: words and time per answer
-(an endless or megabyte answer over real HTTP), audio waiting for the speaker, tool calls per step,
-the built-in actuators' rate, and the threads of plain tools that never return. Each bound is
-checked together with the agent still working meanwhile."""
+"""Everything a model answer can do to the agent is bounded: words and time per answer (an endless
+or megabyte answer over real HTTP), audio waiting for the speaker, tool calls per step and the
+built-in actuators' rate (tools themselves: test_limits_tools.py). Each bound is checked together
+with the agent still working meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pytest
 from langchain_openai import ChatOpenAI
 
 from avagent.agent.agent import Agent
@@ -31,7 +28,7 @@ from avagent.policy.limits import MAX_ANSWER_CHARS, AnswerLimits, WordCounter
 from avagent.policy.llm import LLMPolicy
 from avagent.tools.builtin import builtin_tools
 from avagent.tools.executor import RateLimit, ToolExecutor
-from avagent.tools.registry import MAX_RESULT_CHARS, ToolRegistry, tool
+from avagent.tools.registry import ToolRegistry, tool
 from tests.conftest import SceneFactory
 from tests.endless_server import Flood, flood_server
 from tests.openai_server import Reply, scripted_server, tool_call
@@ -199,96 +196,6 @@ async def test_the_actuators_have_rate_limits_of_their_own_that_the_config_repla
     assert all([(await replaced.execute("turn", {"direction": "right"})).ok for _ in range(6)])
 
 
-# --- plain tools that never return ------------------------------------------------------------------
-
-
-def tool_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("avagent-tool")]
-
-
-@pytest.fixture
-def released() -> Iterator[threading.Event]:
-    """An event the stuck tools wait on; set at the end, so that their threads end too."""
-    event = threading.Event()
-    yield event
-    event.set()
-
-
-async def test_plain_tools_run_on_a_few_threads_of_their_own(released: threading.Event) -> None:
-    @tool(timeout_s=0.2)
-    def jam() -> str:
-        """Never returns (until the test ends)."""
-        released.wait()
-        return "late"
-
-    @tool
-    def where() -> str:
-        """The thread it runs on."""
-        return threading.current_thread().name
-
-    executor = ToolExecutor(ToolRegistry([jam, where]), sync_workers=2)
-    assert not tool_threads(), "no thread is started before a call needs one"
-    outcomes = await asyncio.gather(*(executor.execute("jam", {}) for _ in range(3)))
-    timed_out = [o for o in outcomes if "timed out" in o.result]
-    refused = [o for o in outcomes if "threads for plain tools are still held" in o.result]
-    assert (len(timed_out), len(refused)) == (2, 1)
-    assert not refused[0].ran
-    assert executor.sync_workers.held == 2
-    assert "still held" in (await executor.execute("where", {})).result
-
-    executor.close()  # returns at once: the stuck threads are not waited for
-    assert not executor.sync_workers.running
-    named = (await executor.execute("where", {})).result
-    assert named.startswith("avagent-tool"), "a later call starts new threads, never asyncio's own"
-    executor.close()
-    released.set()
-    await eventually(lambda: not tool_threads())
-
-
-class Jammer:
-    """Jams the plain-tool threads at the first turn, then answers every turn with what it heard."""
-
-    name = "jammer"
-
-    def __init__(self) -> None:
-        self.heard: list[str] = []
-        self.outcomes: list[str] = []
-
-    async def respond(self, transcript: Transcript, actions: Actions) -> None:
-        self.heard.append(transcript.text)
-        if len(self.heard) == 1:
-            outcomes = await asyncio.gather(*(actions.call_tool("jam", {}) for _ in range(6)))
-            self.outcomes = [o.result for o in outcomes]
-            await actions.say("Some tools are stuck, but I can still talk.")
-        else:
-            await actions.say(f"You said {transcript.text}.")
-
-
-async def test_stuck_plain_tools_never_make_the_agent_mute_or_deaf(
-    make_scene: SceneFactory, resources: Resources, released: threading.Event
-) -> None:
-    @tool(timeout_s=0.3)
-    def jam() -> str:
-        """Never returns (until the test ends)."""
-        released.wait()
-        return "late"
-
-    # asyncio's default threads as on a two-core machine: six stuck tools there would take them all.
-    loop = asyncio.get_running_loop()
-    default = concurrent.futures.ThreadPoolExecutor(6)
-    loop.set_default_executor(default)
-    _, path = make_scene(["turn left", "what time is it"], gap_s=2.0, snr_db=25.0, seed=3)
-    policy = Jammer()
-    async with asyncio.timeout(120):
-        result = await run_on_file(path, resources=resources, tools=ToolRegistry([jam]), policy=policy)
-    assert sum("timed out" in o for o in policy.outcomes) == 4
-    assert sum("threads for plain tools are still held" in o for o in policy.outcomes) == 2
-    assert policy.heard == ["turn left", "what time is it"], "the next turn was still recognised"
-    spoken = [s["text"] for s in result.of_type("speaking_started")]
-    assert spoken == ["Some tools are stuck, but I can still talk.", "You said what time is it."]
-    assert not result.agent.parts.executor.sync_workers.running, "the threads go when the agent stops"
-
-
 # --- audio waiting for the speaker ------------------------------------------------------------------
 
 
@@ -444,25 +351,3 @@ def test_the_builder_passes_the_limits_on(resources: Resources) -> None:
     assert parts.speech_out.max_queued_s == 7.5
     assert parts.executor.sync_workers.size == 2
     assert not parts.executor.sync_workers.running
-
-
-async def test_a_tools_result_is_bounded_and_its_failure_redacted() -> None:
-    @tool
-    async def dump() -> str:
-        """Return a lot."""
-        return "y" * (MAX_RESULT_CHARS * 3)
-
-    @tool
-    async def leak() -> str:
-        """Fail with a secret in the message."""
-        raise RuntimeError("cannot log in to http://robot:hunter2@10.0.0.9/api")
-
-    executor = ToolExecutor(ToolRegistry([dump, leak]))
-    big = await executor.execute("dump", {})
-    assert big.ok
-    assert len(big.result) < MAX_RESULT_CHARS + 100
-    assert big.result.endswith(f"[cut: {MAX_RESULT_CHARS * 2} more characters]")
-    failed = await executor.execute("leak", {})
-    assert not failed.ok
-    assert "hunter2" not in failed.result
-    assert "RuntimeError" in failed.result
