@@ -94,11 +94,14 @@ def _grammar_acted(phrases: CommandPhrases, min_confidence: float, d: _Decoded) 
     return phrases.spoken(result.text) if phrases.match(result.text, exact=True) else None
 
 
-def _scored_acted(phrases: CommandPhrases, margin: float, d: _Decoded) -> str | None:
-    """The phrase the agent would act on with whisper scoring at ``margin``, or None."""
+def _scored_acted(phrases: CommandPhrases, margin: float, agreed: float, d: _Decoded) -> str | None:
+    """The phrase the agent would act on with whisper scoring at ``margin`` (and ``agreed`` when
+    whisper's prompted transcript and the grammar agree), or None."""
     if d.scored is None:
         return None
-    result = decide(d.scored, phrases.spoken, margin, urgent=phrases.urgent)
+    result = decide(
+        d.scored, phrases.spoken, margin, urgent=phrases.urgent, grammar=d.grammar, agreed_margin=agreed
+    )
     return result.text if result.confidence == 1.0 and phrases.match(result.text, exact=True) else None
 
 
@@ -224,7 +227,7 @@ def commands(quick: bool = False, dump: Path | None = None, dumped: Path | None 
         test_n, dev_n = 60, 40
     else:
         specs = matrix.command_specs()
-        test_n, dev_n = 300, 240
+        test_n, dev_n = 300, 400
     sets = {
         "commands": matrix.synthesize(specs, seed=1),
         "other_test": matrix.synthesize(matrix.other_specs(matrix.OTHER_TEST, test_n), seed=3),
@@ -255,7 +258,7 @@ def commands(quick: bool = False, dump: Path | None = None, dumped: Path | None 
                 asyncio.run(scorer.stop())
     if dump is not None:
         _dump(dump, decoded)
-    margin = config.hearing.accept_margin
+    margin, agreed = config.hearing.accept_margin, config.hearing.agreed_margin
     out: dict[str, Any] = {
         "voices": sorted({s.voice for s in specs}),
         "noises": sorted({s.noise for s in specs}),
@@ -263,6 +266,7 @@ def commands(quick: bool = False, dump: Path | None = None, dumped: Path | None 
         "rates_wpm": list(matrix.RATES),
         "min_confidence": min_confidence,
         "accept_margin": margin,
+        "agreed_margin": agreed,
         "test_sentences": "OTHER_TEST (reported); OTHER_DEV was used for tuning",
         "baseline_fft_ms": round(baseline, 1) if times else _earlier("baseline_fft_ms"),
         "decode_ms_per_utterance": {name: _ms(values) for name, values in times.items()}
@@ -273,17 +277,19 @@ def commands(quick: bool = False, dump: Path | None = None, dumped: Path | None 
     if scorer is None:
         out["scored_by_whisper"] = "not measured: faster-whisper is not installed (the whisper extra)"
         return out
-    out["scored_by_whisper"] = _score(decoded, functools.partial(_scored_acted, phrases, margin))
+    out["scored_by_whisper"] = _score(decoded, functools.partial(_scored_acted, phrases, margin, agreed))
+    # Keys: "accept_margin/agreed_margin"; an agreed margin of 0 turns the agreement off.
     sweep = {}
-    for m in (0.5, 0.75, 1.0, 1.25, 1.5, 2.0):
-        scored = _score(decoded, functools.partial(_scored_acted, phrases, m))
-        sweep[f"{m:g}"] = {
-            "commands_right": scored["commands_right"]["right"],
-            "stop": scored["stop"]["right"],
-            "commands_taken_for_another_command": scored["commands_taken_for_another_command"],
-            "other_test_became_a_tool_call": scored["other_test_became_a_tool_call"]["rate"],
-            "other_dev_became_a_tool_call": scored["other_dev_became_a_tool_call"]["rate"],
-        }
+    for m in (0.25, 0.375, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0):
+        for a in (0.0, agreed):
+            scored = _score(decoded, functools.partial(_scored_acted, phrases, m, a))
+            sweep[f"{m:g}/{a:g}"] = {
+                "commands_right": scored["commands_right"]["right"],
+                "stop": scored["stop"]["right"],
+                "commands_taken_for_another_command": scored["commands_taken_for_another_command"],
+                "other_test_became_a_tool_call": scored["other_test_became_a_tool_call"]["rate"],
+                "other_dev_became_a_tool_call": scored["other_dev_became_a_tool_call"]["rate"],
+            }
     out["scored_by_whisper_margin_sweep"] = sweep
     return out
 

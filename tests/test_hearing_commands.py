@@ -68,8 +68,11 @@ def test_free_speech_is_put_into_the_grammar_s_words(phrases: CommandPhrases) ->
 def test_the_scored_command_decides_and_the_prompted_transcript_is_a_second_way_in_for_stop(
     phrases: CommandPhrases,
 ) -> None:
-    def decided(text: str, command: str | None, margin: float | None) -> Recognition:
-        return decide(Scored(text, command, margin), phrases.spoken, 0.75, urgent=phrases.urgent)
+    def decided(
+        text: str, command: str | None, margin: float | None, grammar: Recognition | None = None
+    ) -> Recognition:
+        scored = Scored(text, command, margin)
+        return decide(scored, phrases.spoken, 0.75, urgent=phrases.urgent, grammar=grammar, agreed_margin=2.0)
 
     # Whisper's transcript went astray, but the command it scores is close enough to it.
     assert decided("It's not.", "stop", -0.4) == Recognition("stop", 1.0)
@@ -84,6 +87,20 @@ def test_the_scored_command_decides_and_the_prompted_transcript_is_a_second_way_
     assert decided("Stop.", "stop moving", -3.0) == Recognition("stop", 1.0)
     # ...but not otherwise: told to expect commands, whisper completes half-commands into one.
     assert decided("Turn left.", "turn left", -3.0) == Recognition("Turn left.", 0.0)
+    # Below the margin, a command still counts when whisper's prompted transcript and the grammar
+    # (confident enough) both hear it, whole, within the agreed margin...
+    ninety = "look at ninety degrees"
+    assert decided("Look at 90 degrees.", ninety, -1.5, Recognition(ninety, 0.8)) == Recognition(ninety, 1.0)
+    # ...but not one of them alone, an unsure grammar, or a phrase further off.
+    assert decided("Look at 90 degrees.", ninety, -1.5, Recognition(ninety, 0.6)).confidence == UNSURE
+    assert decided("Look at 90 degrees.", ninety, -1.5, Recognition("look at twenty degrees", 0.9)) == (
+        Recognition(ninety, UNSURE)
+    )
+    assert decided("Look how it is.", ninety, -1.5, Recognition(ninety, 0.9)).confidence == UNSURE
+    assert decided("Look at 90 degrees.", ninety, -1.5) == Recognition(ninety, UNSURE)
+    assert decided("Look at 90 degrees.", ninety, -2.5, Recognition(ninety, 0.9)) == (
+        Recognition("Look at 90 degrees.", 0.0)
+    )
     # A long utterance is not scored at all.
     assert decided("What a mess.", None, None) == Recognition("What a mess.", 0.0)
 
@@ -144,24 +161,65 @@ async def test_commands_are_recognised_across_voices_and_noises(
     utterances = matrix.synthesize(SMALL_MATRIX, seed=5)
     recognizer = checked.recognizer
     assert isinstance(recognizer, CheckedRecognizer)
+    hearing = checked.config.hearing
     right: list[matrix.Utterance] = []
     another = []
-    by_grammar = 0
+    by_grammar = without_agreement = 0
     for u in utterances:
-        result = await recognizer.transcribe(u.audio, 16000)
+        # What transcribe does, with the two parts kept, to decide again without the agreement.
+        scored = await recognizer.scorer.scored(u.audio, 16000)
+        heard = await recognizer.grammar.transcribe(u.audio, 16000)
+        result = decide(
+            scored,
+            phrases.spoken,
+            hearing.accept_margin,
+            urgent=phrases.urgent,
+            grammar=heard,
+            agreed_margin=hearing.agreed_margin,
+        )
         acted = acted_on(phrases, result)
         if acted == u.text:
             right.append(u)
         elif acted is not None:
             another.append((u.text, u.voice, u.noise, u.snr_db, result))
-        by_grammar += acted_on(phrases, await recognizer.grammar.transcribe(u.audio, 16000)) == u.text
-    # Measured: 25 of 32, the grammar alone 17 on the same audio (these are hard cells: received
-    # pronunciation and a female voice in babble and music). Of the seven lost, six were unsure
-    # (five "look at ninety degrees", answered with "sorry") and one "stop" in babble at 10 dB;
-    # none was taken for another command. The target is 99 % (bench/hearing.py, full matrix).
-    assert len(right) >= 0.75 * len(utterances)
+        by_grammar += acted_on(phrases, heard) == u.text
+        alone = decide(scored, phrases.spoken, hearing.accept_margin, urgent=phrases.urgent)
+        without_agreement += acted_on(phrases, alone) == u.text
+    # Measured: 24 of 32; without the agreement of the grammar and whisper's prompted transcript
+    # 21, the grammar alone 17, on the same audio (these are hard cells: received pronunciation and
+    # a female voice in babble and music); none was taken for another command. The target is 99 %
+    # (bench/hearing.py, full matrix).
+    assert len(right) >= 0.7 * len(utterances)
     assert len(right) >= by_grammar + 5
+    assert len(right) > without_agreement
     assert len(another) <= 1, another
+
+
+async def test_a_failing_grammar_leaves_whisper_to_decide(checked: Resources) -> None:
+    recognizer = checked.recognizer
+    assert isinstance(recognizer, CheckedRecognizer)
+
+    class Broken:
+        name = "broken"
+
+        async def start(self) -> None: ...
+
+        async def stop(self) -> None: ...
+
+        async def transcribe(self, audio: np.ndarray, sample_rate: int) -> Recognition:
+            raise RuntimeError("the grammar worker died")
+
+    hearing = checked.config.hearing
+    alone = CheckedRecognizer(
+        Broken(),
+        recognizer.scorer,
+        checked.phrases.spoken,
+        accept_margin=hearing.accept_margin,
+        agreed_margin=hearing.agreed_margin,
+        urgent=checked.phrases.urgent,
+    )
+    stop = matrix.synthesize(matrix.command_specs(voices=("en-us",), noises=("pink",), snrs=(20.0,))[:1])[0]
+    assert await alone.transcribe(stop.audio, 16000) == Recognition("stop", 1.0)
 
 
 async def test_other_speech_moves_nothing(checked: Resources, phrases: CommandPhrases) -> None:

@@ -42,6 +42,7 @@ def checked_recognizer(
         scorer,
         phrases.spoken,
         accept_margin=hearing.accept_margin,
+        agreed_margin=hearing.agreed_margin,
         urgent=phrases.urgent,
     )
 

@@ -11,7 +11,9 @@ safety phrases ("stop"): when it is one of them, whole, it is taken.
 
 The grammar recogniser stays for what it is fast at: the safety-word spotter decodes the turn so
 far with it at each pause (``spotting.py``), so "stop" halts everything before the turn ends, and a
-``stop`` it hears by mistake only halts (the turn's scored recognition decides what is done).
+``stop`` it hears by mistake only halts (the turn's scored recognition decides what is done). It
+also decodes each whole turn while whisper scores it: a command that misses the margin is still
+taken when the grammar and whisper's prompted transcript both hear it (``decide``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ UNSURE = 0.5
 """The confidence of a command whose margin just missed: below ``policy.min_confidence``."""
 UNSURE_BAND = 1.0
 """How far (natural log per token) below the accepted margin a command is still unsure, not wrong."""
+AGREED_CONFIDENCE = 0.75
+"""The grammar's least confidence for its phrase to count as a second opinion (``decide``)."""
 
 
 class CheckedRecognizer:
@@ -42,6 +46,7 @@ class CheckedRecognizer:
         spoken: Callable[[str], str | None],
         *,
         accept_margin: float,
+        agreed_margin: float,
         urgent: Collection[str] = (),
     ) -> None:
         self.name = f"{scorer.name}-commands"
@@ -49,6 +54,7 @@ class CheckedRecognizer:
         self.scorer = scorer
         self._spoken = spoken
         self._accept_margin = accept_margin
+        self._agreed_margin = agreed_margin
         self._urgent = frozenset(urgent)
 
     async def start(self) -> None:
@@ -60,8 +66,23 @@ class CheckedRecognizer:
         await asyncio.gather(self.grammar.stop(), self.scorer.stop())
 
     async def transcribe(self, audio: np.ndarray, sample_rate: int) -> Recognition:
-        scored = await self.scorer.scored(audio, sample_rate)
-        return decide(scored, self._spoken, self._accept_margin, urgent=self._urgent)
+        # The grammar (tens of milliseconds, in its own worker) runs while whisper scores; it is
+        # only a second opinion, so its failure leaves whisper's decision alone.
+        scored, heard = await asyncio.gather(
+            self.scorer.scored(audio, sample_rate),
+            self.grammar.transcribe(audio, sample_rate),
+            return_exceptions=True,
+        )
+        if isinstance(scored, BaseException):
+            raise scored
+        return decide(
+            scored,
+            self._spoken,
+            self._accept_margin,
+            urgent=self._urgent,
+            grammar=heard if isinstance(heard, Recognition) else None,
+            agreed_margin=self._agreed_margin,
+        )
 
 
 def decide(
@@ -70,21 +91,36 @@ def decide(
     accept_margin: float,
     *,
     urgent: Collection[str] = (),
+    grammar: Recognition | None = None,
+    agreed_margin: float = 0.0,
 ) -> Recognition:
     """What ``scored`` makes of an utterance: its command (in the grammar's words, confidence 1)
     when the margin is at least ``-accept_margin``; else, when whisper's prompted transcript is
     an ``urgent`` phrase ("Stop."), that phrase: told to expect commands, whisper completes other
     speech into one now and then ("turn the page" as "Turn left."), which must move nothing, but
-    taking other speech for "stop" only halts, while a lost "stop" does not; else the command at
-    confidence ``UNSURE`` when its margin misses by less than ``UNSURE_BAND`` (the policy asks
-    first for a tool that asks, and says it did not understand otherwise); else the transcript,
-    confidence 0."""
+    taking other speech for "stop" only halts, while a lost "stop" does not; else the command when
+    its margin is at least ``-agreed_margin`` and two other ways of hearing say the same phrase,
+    whole: whisper's prompted transcript and the ``grammar`` recogniser (with at least
+    ``AGREED_CONFIDENCE``) - each alone completes other speech into a command now and then, both
+    together seldom; else the command at confidence ``UNSURE`` when its margin misses by less than
+    ``UNSURE_BAND`` (the policy asks first for a tool that asks, and says it did not understand
+    otherwise); else the transcript, confidence 0."""
     command, margin = scored.command, scored.margin
     if command is not None and margin is not None and margin >= -accept_margin:
         return Recognition(command, 1.0)
     phrase = spoken(scored.text) if scored.text else None
     if phrase is not None and phrase in urgent:
         return Recognition(phrase, 1.0)
+    if (
+        command is not None
+        and margin is not None
+        and margin >= -agreed_margin
+        and phrase == command
+        and grammar is not None
+        and grammar.text == command
+        and (grammar.confidence or 0.0) >= AGREED_CONFIDENCE
+    ):
+        return Recognition(command, 1.0)
     if command is not None and margin is not None and margin >= -accept_margin - UNSURE_BAND:
         return Recognition(command, UNSURE)
     return Recognition(scored.text.strip(), 0.0)
