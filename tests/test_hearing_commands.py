@@ -169,14 +169,7 @@ async def test_commands_are_recognised_across_voices_and_noises(
         # What transcribe does, with the two parts kept, to decide again without the agreement.
         scored = await recognizer.scorer.scored(u.audio, 16000)
         heard = await recognizer.grammar.transcribe(u.audio, 16000)
-        result = decide(
-            scored,
-            phrases.spoken,
-            hearing.accept_margin,
-            urgent=phrases.urgent,
-            grammar=heard,
-            agreed_margin=hearing.agreed_margin,
-        )
+        result = recognizer.decided(scored, heard)
         acted = acted_on(phrases, result)
         if acted == u.text:
             right.append(u)

@@ -75,12 +75,17 @@ class CheckedRecognizer:
         )
         if isinstance(scored, BaseException):
             raise scored
+        return self.decided(scored, heard if isinstance(heard, Recognition) else None)
+
+    def decided(self, scored: Scored, heard: Recognition | None) -> Recognition:
+        """``decide`` with this recogniser's settings: what whisper's ``scored`` and the grammar's
+        ``heard`` (None when it failed) make of one utterance."""
         return decide(
             scored,
             self._spoken,
             self._accept_margin,
             urgent=self._urgent,
-            grammar=heard if isinstance(heard, Recognition) else None,
+            grammar=heard,
             agreed_margin=self._agreed_margin,
         )
 
