@@ -48,6 +48,7 @@ from avagent.perception.asr.base import Recognition
 from avagent.perception.asr.checked import decide
 from avagent.perception.asr.pocketsphinx import PocketsphinxRecognizer
 from avagent.perception.asr.whisper_scoring import Scored
+from avagent.policy.commands import acted_on
 from avagent.sim import command_matrix as matrix
 from avagent.tools.phrases import CommandPhrases
 from avagent.tools.written import written_commands
@@ -88,10 +89,7 @@ def _decode_all(
 
 def _grammar_acted(phrases: CommandPhrases, min_confidence: float, d: _Decoded) -> str | None:
     """The phrase the agent would act on with the grammar alone, or None."""
-    result = d.grammar
-    if result.confidence is not None and result.confidence < min_confidence:
-        return None
-    return phrases.spoken(result.text) if phrases.match(result.text, exact=True) else None
+    return acted_on(phrases, d.grammar.text, d.grammar.confidence, min_confidence)
 
 
 def _scored_acted(phrases: CommandPhrases, margin: float, agreed: float, d: _Decoded) -> str | None:

@@ -23,6 +23,7 @@ from avagent.perception.asr.base import Recognition
 from avagent.perception.asr.checked import UNSURE, CheckedRecognizer, decide
 from avagent.perception.asr.pocketsphinx import PocketsphinxRecognizer
 from avagent.perception.asr.whisper_scoring import Scored
+from avagent.policy import commands
 from avagent.sim import command_matrix as matrix
 from avagent.tools.phrases import CommandPhrases
 from avagent.tools.registry import tool
@@ -48,11 +49,9 @@ def checked() -> Iterator[Resources]:
     asyncio.run(shared.stop())
 
 
-def acted_on(phrases: CommandPhrases, result: Recognition, min_confidence: float = 0.75) -> str | None:
+def acted_on(phrases: CommandPhrases, result: Recognition) -> str | None:
     """The phrase the offline command policy would carry out, or None."""
-    if result.confidence is not None and result.confidence < min_confidence:
-        return None
-    return result.text if phrases.match(result.text, exact=True) else None
+    return commands.acted_on(phrases, result.text, result.confidence, AgentConfig().policy.min_confidence)
 
 
 def test_free_speech_is_put_into_the_grammar_s_words(phrases: CommandPhrases) -> None:

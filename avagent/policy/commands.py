@@ -58,3 +58,14 @@ class CommandPolicy:
             await actions.say(outcome.result or "Done.")
         else:
             await actions.say("Sorry, I could not do that.")
+
+
+def acted_on(
+    phrases: CommandPhrases, text: str, confidence: float | None, min_confidence: float
+) -> str | None:
+    """The whole phrase the command policy (decoding with the phrases' grammar) carries out for a
+    recognition (``text``, ``confidence``) without asking, or None: for benchmarks and demos that
+    judge a recogniser."""
+    if confidence is not None and confidence < min_confidence:
+        return None
+    return text if phrases.match(text, exact=True) is not None else None

@@ -14,10 +14,9 @@ import sys
 
 from avagent.agent.config import AgentConfig
 from avagent.agent.resources import Resources
-from avagent.perception.asr.base import Recognition
 from avagent.perception.asr.checked import CheckedRecognizer
+from avagent.policy.commands import acted_on
 from avagent.sim import command_matrix as matrix
-from avagent.tools.phrases import CommandPhrases
 
 SAID = (
     matrix.Spec("stop", "en-gb", 150, "babble", 10.0),
@@ -47,8 +46,8 @@ async def noisy_commands() -> bool | None:
         for spec, u in zip(SAID, matrix.synthesize(SAID, seed=11), strict=True):
             alone = await recognizer.grammar.transcribe(u.audio, 16000)
             scored = await recognizer.transcribe(u.audio, 16000)
-            acted = _acted(phrases, scored, config.policy.min_confidence)
-            grammar = _acted(phrases, alone, config.policy.min_confidence)
+            acted = acted_on(phrases, scored.text, scored.confidence, config.policy.min_confidence)
+            grammar = acted_on(phrases, alone.text, alone.confidence, config.policy.min_confidence)
             command = phrases.match(spec.text, exact=True) is not None
             if command:
                 heard += acted == spec.text
@@ -73,13 +72,6 @@ async def noisy_commands() -> bool | None:
         file=sys.stderr,
     )
     return ok
-
-
-def _acted(phrases: CommandPhrases, result: Recognition, min_confidence: float) -> str | None:
-    """The phrase the command policy would carry out, or None."""
-    if result.confidence is not None and result.confidence < min_confidence:
-        return None
-    return result.text if phrases.match(result.text, exact=True) is not None else None
 
 
 def _shown(acted: str | None) -> str:
