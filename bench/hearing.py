@@ -16,7 +16,10 @@ the decode times are then those in the results file).
    ``policy.min_confidence``) and whisper scoring the commands (``hearing.check_commands:
    whisper``, at ``hearing.accept_margin`` and at a sweep of margins). Reported: commands
    recognised right (right phrase and acted on) by voice x noise x SNR, "stop" alone, commands
-   taken for another command, other speech that would have become a tool call, and decode time.
+   taken for another command, other speech that would have become a tool call, and decode time;
+   and how often the robot halts (a ``stop`` event: the stop command taken, or a safety phrase
+   within ``hearing.halt_margin``, and with the safety-word spotter too) on "stop", on the other
+   commands and on other speech, with a sweep of halt margins.
 2. Free speech: ``measure()`` of bench/hearing_whisper.py, when that file exists.
 3. Echo cancellation: ``measure()`` of bench/hearing_echo.py, when that file exists.
 
@@ -34,7 +37,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,15 +95,68 @@ def _grammar_acted(phrases: CommandPhrases, min_confidence: float, d: _Decoded) 
     return acted_on(phrases, d.grammar.text, d.grammar.confidence, min_confidence)
 
 
+def _scored_decision(
+    phrases: CommandPhrases, margin: float, agreed: float, halt: float | None, d: _Decoded
+) -> Recognition | None:
+    """What the checked recogniser makes of ``d`` at these margins (None without whisper)."""
+    if d.scored is None:
+        return None
+    return decide(
+        d.scored,
+        phrases.spoken,
+        margin,
+        urgent=phrases.urgent,
+        grammar=d.grammar,
+        agreed_margin=agreed,
+        halt_margin=halt,
+    )
+
+
 def _scored_acted(phrases: CommandPhrases, margin: float, agreed: float, d: _Decoded) -> str | None:
     """The phrase the agent would act on with whisper scoring at ``margin`` (and ``agreed`` when
     whisper's prompted transcript and the grammar agree), or None."""
-    if d.scored is None:
+    result = _scored_decision(phrases, margin, agreed, None, d)
+    if result is None:
         return None
-    result = decide(
-        d.scored, phrases.spoken, margin, urgent=phrases.urgent, grammar=d.grammar, agreed_margin=agreed
-    )
     return result.text if result.confidence == 1.0 and phrases.match(result.text, exact=True) else None
+
+
+def _halts(
+    phrases: CommandPhrases, margin: float, agreed: float, halt: float | None, spot: float | None, d: _Decoded
+) -> bool:
+    """Whether the turn halts the robot: taken for an urgent phrase, or a halt by the urgent
+    phrase's margin (``halt``), or (``spot``: the spotter's least confidence) the grammar heard an
+    urgent phrase, as the safety-word spotter would at the pause after it."""
+    result = _scored_decision(phrases, margin, agreed, halt, d)
+    if result is not None and (
+        result.halt is not None or _scored_acted(phrases, margin, agreed, d) in phrases.urgent
+    ):
+        return True
+    g = d.grammar
+    return spot is not None and g.text in phrases.urgent and (g.confidence is None or g.confidence >= spot)
+
+
+def _halt_rates(
+    decoded: dict[str, list[_Decoded]], halts: Callable[[_Decoded], bool], urgent: Collection[str]
+) -> dict[str, Any]:
+    """How often the robot halts: on "stop", on the other urgent phrases, on the other commands,
+    and on other speech (with examples)."""
+    commands = decoded["commands"]
+    out: dict[str, Any] = {}
+    for name, chosen in (
+        ("stop", [d for d in commands if d.u.text == "stop"]),
+        ("other_urgent_phrases", [d for d in commands if d.u.text in urgent and d.u.text != "stop"]),
+        ("other_commands", [d for d in commands if d.u.text not in urgent]),
+    ):
+        out[name] = _rate(sum(halts(d) for d in chosen), len(chosen))
+    for name in ("other_test", "other_dev"):
+        halted = [d for d in decoded[name] if halts(d)]
+        out[name] = {
+            "rate": round(len(halted) / len(decoded[name]), 4),
+            "n": len(decoded[name]),
+            "examples": sorted({repr(d.u.text) for d in halted})[:12],
+        }
+    return out
 
 
 def _rate(hits: int, total: int) -> dict[str, Any]:
@@ -176,7 +232,9 @@ def _dump(path: Path, decoded: dict[str, list[_Decoded]]) -> None:
                     "text": d.u.text,
                     "voice": d.u.voice,
                     "grammar": [d.grammar.text, d.grammar.confidence],
-                    "scored": None if scored is None else [scored.text, scored.command, scored.margin],
+                    "scored": None
+                    if scored is None
+                    else [scored.text, scored.command, scored.margin, scored.urgent, scored.urgent_margin],
                 }
                 f.write(json.dumps(row) + "\n")
 
@@ -276,6 +334,27 @@ def commands(quick: bool = False, dump: Path | None = None, dumped: Path | None 
         out["scored_by_whisper"] = "not measured: faster-whisper is not installed (the whisper extra)"
         return out
     out["scored_by_whisper"] = _score(decoded, functools.partial(_scored_acted, phrases, margin, agreed))
+    halt, spot = config.hearing.halt_margin, config.hearing.spot_confidence
+    out["halt_margin"] = halt
+    out["spot_confidence"] = spot
+    # "right" here: the share of those utterances on which the robot halted.
+    out["halted"] = {
+        "at_the_end_of_the_turn": _halt_rates(
+            decoded, functools.partial(_halts, phrases, margin, agreed, halt, None), phrases.urgent
+        ),
+        "with_the_spotter_too": _halt_rates(
+            decoded, functools.partial(_halts, phrases, margin, agreed, halt, spot), phrases.urgent
+        ),
+        "by_halt_margin": {
+            f"{h:g}": {
+                name: rate.get("right", rate.get("rate"))
+                for name, rate in _halt_rates(
+                    decoded, functools.partial(_halts, phrases, margin, agreed, h, None), phrases.urgent
+                ).items()
+            }
+            for h in (0.5, 1.0, 1.5, 2.0, 2.5, 2.75, 3.0)
+        },
+    }
     # Keys: "accept_margin/agreed_margin"; an agreed margin of 0 turns the agreement off.
     sweep = {}
     for m in (0.25, 0.375, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0):

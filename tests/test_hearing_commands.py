@@ -17,11 +17,14 @@ from avagent.agent.config import AgentConfig
 from avagent.agent.files import run_on_file
 from avagent.agent.hearing import checked_recognizer
 from avagent.agent.resources import Resources, default_tools
+from avagent.core.bus import Bus
 from avagent.core.errors import ConfigError
+from avagent.core.events import Stop, Transcript, TurnEnded
 from avagent.io.actuators import SimulatedBody
 from avagent.perception.asr.base import Recognition
 from avagent.perception.asr.checked import UNSURE, CheckedRecognizer, decide
 from avagent.perception.asr.pocketsphinx import PocketsphinxRecognizer
+from avagent.perception.asr.stage import Transcriber
 from avagent.perception.asr.whisper_scoring import Scored
 from avagent.policy import commands
 from avagent.sim import command_matrix as matrix
@@ -104,11 +107,52 @@ def test_the_scored_command_decides_and_the_prompted_transcript_is_a_second_way_
     assert decided("What a mess.", None, None) == Recognition("What a mess.", 0.0)
 
 
+def test_a_stop_that_misses_the_margin_still_halts(phrases: CommandPhrases) -> None:
+    def decided(
+        text: str, command: str, margin: float, near: float, halt: float | None = 2.75
+    ) -> Recognition:
+        scored = Scored(text, command, margin, "stop", near)
+        return decide(scored, phrases.spoken, 0.375, urgent=phrases.urgent, halt_margin=halt)
+
+    # A Scottish "stop" in white noise: whisper writes "What?", and "what time is it" scores best,
+    # far below the transcript; "stop" itself is closer, within the halt margin.
+    assert decided("What?", "what time is it", -3.1, -2.2) == Recognition("What?", 0.0, halt="stop")
+    # Further off: no halt (other speech mostly lands here).
+    assert decided("Look at me.", "look at ninety degrees", -2.9, -4.5).halt is None
+    # Taken for "stop": the stop tool runs, no extra halt.
+    assert decided("Stop.", "stop", 0.0, 0.0) == Recognition("stop", 1.0)
+    # Taken for another command that close to its transcript, it still halts first if "stop" is near.
+    assert decided("Turn left.", "turn left", 0.0, -1.0) == Recognition("turn left", 1.0, halt="stop")
+    # Switched off.
+    assert decided("What?", "what time is it", -3.1, -2.2, halt=None).halt is None
+
+
+async def test_a_lost_stop_halts_before_its_transcript(checked: Resources, phrases: CommandPhrases) -> None:
+    # A Scottish "stop" in white noise at 5 dB: whisper writes "Oh.", the grammar hears nothing,
+    # and "stop" misses the margin by far; it is still within the halt margin.
+    [lost] = matrix.synthesize([matrix.Spec("stop", "en-gb-scotland", 150, "white", 5.0)], seed=3)
+    bus = Bus()
+    stage = Transcriber(bus, checked.recognizer, early=False)
+    out = bus.subscribe(Stop, Transcript, name="test.out")
+    task = asyncio.create_task(stage.run())
+    end = lost.audio.shape[0] / 16000
+    await bus.publish(TurnEnded(t=end + 0.3, turn=1, start=0.0, end=end, audio=lost.audio))
+    first, second = await out.get(), await out.get()
+    bus.close()
+    await task
+    assert isinstance(first, Stop)
+    assert first.reason == "may have heard 'stop'"
+    assert isinstance(second, Transcript)
+    # Not taken for the stop command (whose emergency stop latches): the turn is answered with "sorry".
+    assert acted_on(phrases, Recognition(second.text, second.confidence)) is None
+
+
 def test_phrases_are_written_as_whisper_writes_them() -> None:
     tools = default_tools(AgentConfig(), SimulatedBody())
     written = written_commands(CommandPhrases(tools, ("yes",)))
     by_spoken = {w["spoken"]: w for w in written}
-    assert by_spoken["stop"] == {"spoken": "stop", "before": "Stop", "after": "."}
+    assert by_spoken["stop"] == {"spoken": "stop", "before": "Stop", "after": ".", "urgent": True}
+    assert "urgent" not in by_spoken["turn left"]
     assert by_spoken["what time is it"]["after"] == "?"
     turn = by_spoken["turn left {n} degrees"]
     assert (turn["before"], turn["after"]) == ("Turn left", " degrees.")

@@ -43,6 +43,7 @@ def checked_recognizer(
         phrases.spoken,
         accept_margin=hearing.accept_margin,
         agreed_margin=hearing.agreed_margin,
+        halt_margin=hearing.halt_margin,
         urgent=phrases.urgent,
     )
 

@@ -16,6 +16,9 @@ pairs tried (0.25-1.0 by 1.0-3.0), the one that hears the most commands while ta
 of the sentences for one. bench/hearing.py sweeps both."""
 AGREED_MARGIN = 2.0
 """``hearing.agreed_margin``'s default."""
+HALT_MARGIN = 2.75
+"""``hearing.halt_margin``'s default: the least of those tried (0.5-3.5) at which every "stop" in
+the four tuning voices halts (48 of 48; at 2.5, 47), which halts on 3.0 % of the tuning sentences."""
 
 
 class HearingConfig(Section):
@@ -32,6 +35,11 @@ class HearingConfig(Section):
     """The same, for a command that whisper, told to expect the commands, writes whole and that
     the grammar recogniser hears too: two more ways of hearing agree, so it may be less likely.
     0 or anything below ``accept_margin``: no second way in."""
+    halt_margin: float | None = Field(default=HALT_MARGIN, ge=0.0, le=20.0)
+    """With ``check_commands``: a turn in which a safety phrase ("stop") is at most this much less
+    likely than whisper's own transcript halts everything (a ``stop`` event, which does not latch)
+    even when it is not taken for that phrase: a "stop" lost in noise or an accent still stops
+    the robot, and other speech heard as "stop" now and then only halts it. None: no such halt."""
     spot_urgent: bool = False
     """Act on safety words ("stop", and the phrases of any tool marked ``urgent``) the moment the
     user pauses after them: a ``stop`` event halts everything without waiting for the end of the

@@ -24,12 +24,13 @@ MAX_WRITTEN = 2000
 
 def written_commands(phrases: CommandPhrases) -> list[dict[str, Any]]:
     """Every phrase (and answer, such as "yes") as ``{"spoken", "before", "after"}`` plus, with a
-    number slot, ``"numbers"`` and ``"number_words"`` (the grammar's words for each): the form
+    number slot, ``"numbers"`` and ``"number_words"`` (the grammar's words for each), and
+    ``"urgent": true`` for a fixed phrase of a tool marked urgent ("stop"): the form
     ``whisper_scoring.Written`` reads. With a wake word each also comes with the name before it.
     Raises ``ValueError`` for a phrase with two number slots, or more than ``MAX_WRITTEN`` phrases."""
     out: list[dict[str, Any]] = []
     for phrase in phrases.phrases:
-        out.extend(_written(phrase))
+        out.extend(_written(phrase, frozenset(phrases.urgent)))
     out.extend({"spoken": extra, "before": _capital(extra), "after": _end(extra)} for extra in phrases.extra)
     if phrases.name:
         named = [_named(phrases.name, w) for w in out if w["spoken"] not in phrases.extra]
@@ -39,7 +40,7 @@ def written_commands(phrases: CommandPhrases) -> list[dict[str, Any]]:
     return out
 
 
-def _written(phrase: Phrase) -> list[dict[str, Any]]:
+def _written(phrase: Phrase, urgent: frozenset[str]) -> list[dict[str, Any]]:
     numeric = [slot for slot in phrase.slots if slot.numeric]
     if len(numeric) > 1:
         raise ValueError(f"phrase {phrase.template!r} has two numbers: whisper scores one at most")
@@ -51,7 +52,10 @@ def _written(phrase: Phrase) -> list[dict[str, Any]]:
             text = text.replace("{" + slot.name + "}", word)
         end = _end(text)
         if not numeric:
-            out.append({"spoken": text, "before": _capital(text), "after": end})
+            fixed: dict[str, Any] = {"spoken": text, "before": _capital(text), "after": end}
+            if text in urgent:
+                fixed["urgent"] = True
+            out.append(fixed)
             continue
         slot = numeric[0]
         before, _, after = text.partition("{" + slot.name + "}")

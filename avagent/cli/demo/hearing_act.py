@@ -6,7 +6,8 @@
 2. With the ``whisper`` extra, a free sentence (no command grammar) is transcribed by the packaged
    faster-whisper model, its weights checked against their sha256 and decoded in a worker process.
 3. With it too, commands in loud noise and odd voices are heard by whisper scoring the commands,
-   where the grammar alone loses them, and a half-command moves nothing (``noisy_commands.py``).
+   where the grammar alone loses them, a half-command moves nothing, and a "stop" that neither
+   hears still halts the robot (``noisy_commands.py``).
 """
 
 from __future__ import annotations

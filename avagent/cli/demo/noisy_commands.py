@@ -3,9 +3,11 @@
 Each utterance is heard twice: by the grammar recogniser alone (pocketsphinx, the default) and by
 whisper scoring the commands (``hearing.check_commands: whisper``): British and female voices in
 babble and white noise at 10 dB, where the grammar alone loses most commands, and a half-command
-that the grammar takes for "stop moving" and that must move nothing. Not every command is heard
-there (bench/hearing.py measures the whole matrix): the part passes when scoring hears more of the
-commands than the grammar alone, acts on none wrongly, and moves nothing on the half-command.
+that the grammar takes for "stop moving" and that must move nothing, and a Scottish "stop" in
+white noise at 5 dB that neither hears, which must still halt the robot (``hearing.halt_margin``).
+Not every command is heard there (bench/hearing.py measures the whole matrix): the part passes
+when scoring hears more of the commands than the grammar alone, acts on none wrongly, moves nothing
+on the half-command, and every "stop" either stops or halts.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ SAID = (
     matrix.Spec("turn right", "en-gb-x-rp", 170, "white", 10.0),
     matrix.Spec("what time is it", "en-us+f3", 130, "babble", 10.0),
     matrix.Spec("stop and think", "en-us", 150, "music", 15.0),
+    matrix.Spec("stop", "en-gb-scotland", 150, "white", 5.0),
 )
-"""What is said; the last is no command."""
+"""What is said; the fourth is no command."""
 
 
 async def noisy_commands() -> bool | None:
@@ -38,7 +41,7 @@ async def noisy_commands() -> bool | None:
     resources = Resources(config)
     phrases = resources.phrases
     await resources.start()
-    heard = by_grammar = wrong = 0
+    heard = by_grammar = wrong = unheeded = 0
     try:
         recognizer = resources.recognizer
         assert isinstance(recognizer, CheckedRecognizer)
@@ -55,7 +58,12 @@ async def noisy_commands() -> bool | None:
             # A command lost is answered with "sorry"; acting on the wrong one, or on no command, is worse.
             mistaken = acted is not None and acted != spec.text
             wrong += mistaken
+            # A "stop" not taken must still halt: a lost "stop" is the one mistake a robot must not make.
+            halted = scored.halt is not None
+            unheeded += spec.text in phrases.urgent and acted != spec.text and not halted
             note = "  <- wrong" if mistaken else ("  <- missed" if command and acted is None else "")
+            if halted:
+                note += f' (halts: may have heard "{scored.halt}")'
             print(
                 f'    "{spec.text}" ({spec.voice}, {spec.noise} at {spec.snr_db:g} dB): grammar alone '
                 f"{_shown(grammar)}; scored by whisper {_shown(acted)}{note}",
@@ -63,12 +71,12 @@ async def noisy_commands() -> bool | None:
             )
     finally:
         await resources.stop()
-    ok = heard > by_grammar and wrong == 0
+    ok = heard > by_grammar and wrong == 0 and unheeded == 0
     mark = "ok " if ok else "BAD"
     commands = sum(phrases.match(s.text, exact=True) is not None for s in SAID)
     print(
         f"  [{mark}] commands in noise: scored by whisper {heard} of {commands} heard, the grammar alone "
-        f"{by_grammar}; {wrong} acted on wrongly",
+        f'{by_grammar}; {wrong} acted on wrongly; {unheeded} "stop" neither stopped nor halted',
         file=sys.stderr,
     )
     return ok

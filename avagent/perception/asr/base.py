@@ -18,6 +18,10 @@ class Recognition:
 
     text: str
     confidence: float | None = None
+    halt: str | None = None
+    """A safety phrase ("stop") that may have been said, though ``text`` is not taken for it: the
+    ``asr`` stage halts everything (a ``stop`` event, which does not latch) before it publishes
+    the transcript."""
 
 
 class Recognizer(Protocol):

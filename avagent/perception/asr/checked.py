@@ -14,6 +14,12 @@ far with it at each pause (``spotting.py``), so "stop" halts everything before t
 ``stop`` it hears by mistake only halts (the turn's scored recognition decides what is done). It
 also decodes each whole turn while whisper scores it: a command that misses the margin is still
 taken when the grammar and whisper's prompted transcript both hear it (``decide``).
+
+"Stop" is the one word a robot must never miss, and the one mistake that costs nothing to make the
+other way: so whisper also scores each safety phrase on its own, and a turn in which one comes
+close to the transcript (``halt_margin``) halts everything even when nothing is taken - a "stop"
+lost in noise or an accent still stops the robot, and the rare other speech heard that way only
+halts it (the ``stop`` event does not latch; the ``stop`` tool's emergency stop does).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class CheckedRecognizer:
         *,
         accept_margin: float,
         agreed_margin: float,
+        halt_margin: float | None = None,
         urgent: Collection[str] = (),
     ) -> None:
         self.name = f"{scorer.name}-commands"
@@ -55,6 +62,7 @@ class CheckedRecognizer:
         self._spoken = spoken
         self._accept_margin = accept_margin
         self._agreed_margin = agreed_margin
+        self._halt_margin = halt_margin
         self._urgent = frozenset(urgent)
 
     async def start(self) -> None:
@@ -87,6 +95,7 @@ class CheckedRecognizer:
             urgent=self._urgent,
             grammar=heard,
             agreed_margin=self._agreed_margin,
+            halt_margin=self._halt_margin,
         )
 
 
@@ -98,6 +107,7 @@ def decide(
     urgent: Collection[str] = (),
     grammar: Recognition | None = None,
     agreed_margin: float = 0.0,
+    halt_margin: float | None = None,
 ) -> Recognition:
     """What ``scored`` makes of an utterance: its command (in the grammar's words, confidence 1)
     when the margin is at least ``-accept_margin``; else, when whisper's prompted transcript is
@@ -109,7 +119,32 @@ def decide(
     ``AGREED_CONFIDENCE``) - each alone completes other speech into a command now and then, both
     together seldom; else the command at confidence ``UNSURE`` when its margin misses by less than
     ``UNSURE_BAND`` (the policy asks first for a tool that asks, and says it did not understand
-    otherwise); else the transcript, confidence 0."""
+    otherwise); else the transcript, confidence 0.
+
+    Whatever is taken, unless it is an urgent phrase itself, the result says to halt (``halt``)
+    when the most likely urgent phrase is at least ``-halt_margin`` (None: never): a lost "stop"
+    is the one mistake a robot must not make, and other speech heard as "stop" only halts it."""
+    taken = _taken(scored, spoken, accept_margin, urgent, grammar, agreed_margin)
+    near = scored.urgent_margin
+    if (
+        halt_margin is None
+        or scored.urgent is None
+        or near is None
+        or near < -halt_margin
+        or (taken.confidence == 1.0 and taken.text in urgent)
+    ):
+        return taken
+    return Recognition(taken.text, taken.confidence, halt=scored.urgent)
+
+
+def _taken(
+    scored: Scored,
+    spoken: Callable[[str], str | None],
+    accept_margin: float,
+    urgent: Collection[str],
+    grammar: Recognition | None,
+    agreed_margin: float,
+) -> Recognition:
     command, margin = scored.command, scored.margin
     if command is not None and margin is not None and margin >= -accept_margin:
         return Recognition(command, 1.0)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 
 from avagent.core.bus import Bus
-from avagent.core.events import Error, Transcript, TurnEnded
+from avagent.core.events import Error, Stop, Transcript, TurnEnded
 from avagent.core.messages import SAMPLE_RATE
 from avagent.perception.asr.base import Recognition, Recognizer
 from avagent.perception.listening import SpeechSoFar
@@ -21,12 +21,13 @@ class Transcriber:
     """Transcribes each user turn, in order; a failure is reported and the next turn goes on.
 
     A turn in which speech was heard but nothing recognised gives a transcript with empty text,
-    so that the policy can say it did not understand.
+    so that the policy can say it did not understand. A recognition that says a safety word may
+    have been said (``Recognition.halt``) publishes a ``stop`` event first.
     """
 
     name = "asr"
     consumes = (TurnEnded, SpeechSoFar)
-    produces = (Transcript, Error)
+    produces = (Transcript, Stop, Error)
 
     def __init__(self, bus: Bus, recognizer: Recognizer, *, early: bool = True) -> None:
         self._bus = bus
@@ -78,6 +79,9 @@ class Transcriber:
                 Error(t=self._bus.media_time(), stage=self.name, message=f"{type(exc).__name__}: {exc}")
             )
             return
+        if result.halt is not None:
+            # First, so that whatever moves halts before the words are acted on.
+            await self._bus.publish(Stop(t=self._bus.media_time(), reason=f"may have heard {result.halt!r}"))
         await self._bus.publish(
             Transcript(
                 t=self._bus.media_time(),

@@ -190,4 +190,13 @@ def _scored(reply: dict[str, Any]) -> Scored:
     command, margin = reply.get("command"), reply.get("margin")
     if not isinstance(command, str) or not isinstance(margin, int | float):
         return Scored(text, None, None)
-    return Scored(text, command[: whisper_decoding.MAX_TEXT_CHARS], float(margin))
+    urgent, urgent_margin = reply.get("urgent"), reply.get("urgent_margin")
+    if not isinstance(urgent, str) or not isinstance(urgent_margin, int | float):
+        urgent, urgent_margin = None, None
+    return Scored(
+        text,
+        command[: whisper_decoding.MAX_TEXT_CHARS],
+        float(margin),
+        None if urgent is None else urgent[: whisper_decoding.MAX_TEXT_CHARS],
+        None if urgent_margin is None else float(urgent_margin),
+    )

@@ -8,7 +8,8 @@ model from that folder with the Hugging Face hub switched off (nothing is ever f
 little-endian length and that many bytes of 16 kHz int16 PCM (at most ``max_samples`` samples); the
 answer is one JSON line ``{"text": ...}`` of at most ``MAX_TEXT_CHARS`` characters, or ``{"error":
 ...}``. With ``commands`` (``whisper_scoring.Written`` as JSON), the answer also names the most
-likely command and its margin over the free transcript: ``{"text", "command", "margin"}``.
+likely command and its margin over the free transcript, and the most likely urgent phrase with its
+own margin: ``{"text", "command", "margin", "urgent", "urgent_margin"}``.
 
 Decoding is greedy (or a small beam) at temperature 0, with no timestamps and no conditioning on
 earlier text: each utterance is independent, and its cost is bounded by its length.
@@ -124,7 +125,16 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
                 continue
             scored = scorer.score(samples)
             text = scored.text[:MAX_TEXT_CHARS]
-            answer(stdout, {"text": text, "command": scored.command, "margin": scored.margin})
+            answer(
+                stdout,
+                {
+                    "text": text,
+                    "command": scored.command,
+                    "margin": scored.margin,
+                    "urgent": scored.urgent,
+                    "urgent_margin": scored.urgent_margin,
+                },
+            )
         except Exception as exc:
             answer(stdout, {"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]})
 

@@ -58,6 +58,8 @@ class Written:
     after: str
     numbers: tuple[int, ...] = ()
     number_words: tuple[str, ...] = ()
+    urgent: bool = False
+    """A safety phrase ("stop"): its own margin is reported too (``Scored.urgent_margin``)."""
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Written:
@@ -65,7 +67,8 @@ class Written:
         words = tuple(str(w) for w in data.get("number_words", ()))
         if len(words) != len(numbers):
             raise ValueError("number_words must match numbers")
-        return Written(str(data["spoken"]), str(data["before"]), str(data["after"]), numbers, words)
+        urgent = bool(data.get("urgent", False)) and not numbers
+        return Written(str(data["spoken"]), str(data["before"]), str(data["after"]), numbers, words, urgent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,10 @@ class Scored:
     margin: float | None
     """Mean log-probability per token (natural log) of the command minus that of whisper's own
     unprompted transcript: 0 or more when whisper finds the command at least as likely."""
+    urgent: str | None = None
+    """The most likely urgent phrase ("stop"), whether or not it is the best command."""
+    urgent_margin: float | None = None
+    """``urgent``'s own margin, measured as ``margin`` is: the halt is decided on it (``checked.py``)."""
 
 
 class CommandScorer:
@@ -100,11 +107,14 @@ class CommandScorer:
             self._prompted = [special["<|startofprev|>"], *told, *self._plain]
         self._fixed: list[tuple[str, list[int]]] = []
         self._numeric: list[tuple[Written, list[int]]] = []
+        self._urgent: list[tuple[str, list[int]]] = []
         for c in commands:
             if c.numbers:
                 self._numeric.append((c, self._ids(" " + c.before) if c.before else []))
             else:
                 self._fixed.append((c.spoken, self._ids(" " + c.before + c.after)))
+                if c.urgent:
+                    self._urgent.append(self._fixed[-1])
         self._first_tokens: dict[int, int] = {}
 
     def _ids(self, text: str) -> list[int]:
@@ -133,9 +143,17 @@ class CommandScorer:
         memory = np.ascontiguousarray(memory)
         spoken, written = self._choose(memory)
         free = self._transcribe(encoded, self._plain) if self._prompted is not self._plain else told
-        (command, own), _ = self._scores(memory, self._plain, [written, free])
-        margin = command / (len(written) + 1) - own / (len(free) + 1)
-        return Scored(text, spoken, round(margin, 3))
+        # The urgent phrases ride in the same batch: a "stop" the choice passed over (in noise,
+        # or in an accent whisper hears as "what") still has its own margin, for the halt.
+        urgent = [ids for _, ids in self._urgent]
+        (command, own, *safety), _ = self._scores(memory, self._plain, [written, free, *urgent])
+        own_mean = own / (len(free) + 1)
+        margin = command / (len(written) + 1) - own_mean
+        if not safety:
+            return Scored(text, spoken, round(margin, 3))
+        best = max(range(len(safety)), key=lambda i: safety[i] / (len(urgent[i]) + 1))
+        urgent_margin = safety[best] / (len(urgent[best]) + 1) - own_mean
+        return Scored(text, spoken, round(margin, 3), self._urgent[best][0], round(urgent_margin, 3))
 
     def _transcribe(self, encoded: Any, start: list[int]) -> list[int]:
         found = self._model.generate(encoded, [start], beam_size=1, max_length=len(start) + MAX_FREE_TOKENS)
