@@ -116,8 +116,11 @@ def _scored_acted(phrases: CommandPhrases, margin: float, agreed: float, d: _Dec
     """The phrase the agent would act on with whisper scoring at ``margin`` (and ``agreed`` when
     whisper's prompted transcript and the grammar agree), or None."""
     result = _scored_decision(phrases, margin, agreed, None, d)
-    if result is None:
-        return None
+    return None if result is None else _taken(phrases, result)
+
+
+def _taken(phrases: CommandPhrases, result: Recognition) -> str | None:
+    """The phrase ``result`` (a checked recogniser's decision) is acted on, or None."""
     return result.text if result.confidence == 1.0 and phrases.match(result.text, exact=True) else None
 
 
@@ -128,9 +131,7 @@ def _halts(
     phrase's margin (``halt``), or (``spot``: the spotter's least confidence) the grammar heard an
     urgent phrase, as the safety-word spotter would at the pause after it."""
     result = _scored_decision(phrases, margin, agreed, halt, d)
-    if result is not None and (
-        result.halt is not None or _scored_acted(phrases, margin, agreed, d) in phrases.urgent
-    ):
+    if result is not None and (result.halt is not None or _taken(phrases, result) in phrases.urgent):
         return True
     g = d.grammar
     return spot is not None and g.text in phrases.urgent and (g.confidence is None or g.confidence >= spot)
