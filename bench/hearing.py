@@ -51,6 +51,7 @@ from avagent.perception.asr.base import Recognition
 from avagent.perception.asr.checked import decide
 from avagent.perception.asr.pocketsphinx import PocketsphinxRecognizer
 from avagent.perception.asr.whisper_scoring import Scored
+from avagent.perception.spotting import spotted
 from avagent.policy.commands import acted_on
 from avagent.sim import command_matrix as matrix
 from avagent.tools.phrases import CommandPhrases
@@ -133,8 +134,7 @@ def _halts(
     result = _scored_decision(phrases, margin, agreed, halt, d)
     if result is not None and (result.halt is not None or _taken(phrases, result) in phrases.urgent):
         return True
-    g = d.grammar
-    return spot is not None and g.text in phrases.urgent and (g.confidence is None or g.confidence >= spot)
+    return spot is not None and spotted(d.grammar, phrases.urgent, spot)
 
 
 def _halt_rates(

@@ -19,12 +19,19 @@ from avagent.core.bus import Bus
 from avagent.core.events import Error, Stop
 from avagent.core.messages import SAMPLE_RATE
 from avagent.core.text import describe_error
-from avagent.perception.asr.base import Recognizer
+from avagent.perception.asr.base import Recognition, Recognizer
 from avagent.perception.listening import SpeechSoFar
 
 MAX_SPOT_S = 2.5
 """Only the last seconds of the turn so far are decoded: an urgent phrase is short, and it is the
 newest words that matter ("turn left no stop")."""
+
+
+def spotted(heard: Recognition, urgent: Collection[str], min_confidence: float) -> bool:
+    """Whether the grammar recogniser's ``heard`` is an urgent phrase, with at least
+    ``min_confidence`` (a recogniser without confidence counts as sure)."""
+    sure = heard.confidence is None or heard.confidence >= min_confidence
+    return heard.text in urgent and sure
 
 
 class UrgentSpotter:
@@ -57,6 +64,5 @@ class UrgentSpotter:
     async def _spot(self, so_far: SpeechSoFar) -> None:
         audio = so_far.audio[-int(MAX_SPOT_S * SAMPLE_RATE) :]
         heard = await self._recognizer.transcribe(audio, SAMPLE_RATE)
-        sure = heard.confidence is None or heard.confidence >= self._min_confidence
-        if heard.text in self._urgent and sure:
+        if spotted(heard, self._urgent, self._min_confidence):
             await self._bus.publish(Stop(t=self._bus.media_time(), reason=f"heard {heard.text!r}"))

@@ -29,8 +29,9 @@ def written_commands(phrases: CommandPhrases) -> list[dict[str, Any]]:
     ``whisper_scoring.Written`` reads. With a wake word each also comes with the name before it.
     Raises ``ValueError`` for a phrase with two number slots, or more than ``MAX_WRITTEN`` phrases."""
     out: list[dict[str, Any]] = []
+    urgent = frozenset(phrases.urgent)
     for phrase in phrases.phrases:
-        out.extend(_written(phrase, frozenset(phrases.urgent)))
+        out.extend(_written(phrase, urgent))
     out.extend({"spoken": extra, "before": _capital(extra), "after": _end(extra)} for extra in phrases.extra)
     if phrases.name:
         named = [_named(phrases.name, w) for w in out if w["spoken"] not in phrases.extra]
