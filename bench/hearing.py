@@ -1,11 +1,13 @@
 """How well the agent hears; writes bench/results/hearing.json (and prints it).
 
     .venv/bin/python bench/hearing.py [--quick] [--commands-only] [--dump FILE | --from FILE]
+                                      [--model FOLDER]
 
 ``--commands-only`` measures section 1 and keeps the others from the results file (with the date
 they were measured); ``--dump FILE`` writes what each recogniser made of each utterance, and
 ``--from FILE`` scores such a file again without decoding (to compare decision rules and margins:
-the decode times are then those in the results file).
+the decode times are then those in the results file); ``--model FOLDER`` scores with that
+CTranslate2 whisper model instead of the packaged tiny.en.
 
 1. Commands (this file): the offline commands, on avagent/sim/command_matrix.py's utterances of
    known truth: every command of the built-in grammar in 6 voices x 4 noises (pink, white, babble,
@@ -272,7 +274,9 @@ def _ms(values: list[float]) -> dict[str, float] | None:
     }
 
 
-def commands(quick: bool = False, dump: Path | None = None, dumped: Path | None = None) -> dict[str, Any]:
+def commands(
+    quick: bool = False, dump: Path | None = None, dumped: Path | None = None, model: str | None = None
+) -> dict[str, Any]:
     """Section 1: the offline commands, by the grammar alone and checked by whisper."""
     config = AgentConfig()
     phrases = Resources(config).phrases
@@ -296,7 +300,11 @@ def commands(quick: bool = False, dump: Path | None = None, dumped: Path | None 
         from avagent.perception.asr.whisper import WhisperRecognizer, prompt_for
 
         scorer = WhisperRecognizer(
-            threads=2, processes=1, prompt=prompt_for(phrases.examples()), commands=written_commands(phrases)
+            model,
+            threads=2,
+            processes=1,
+            prompt=prompt_for(phrases.examples()),
+            commands=written_commands(phrases),
         )
         if dumped is None:
             asyncio.run(scorer.start())
@@ -322,6 +330,7 @@ def commands(quick: bool = False, dump: Path | None = None, dumped: Path | None 
         "snrs_db": sorted({s.snr_db for s in specs if s.snr_db is not None}),
         "rates_wpm": list(matrix.RATES),
         "min_confidence": min_confidence,
+        "whisper_model": None if scorer is None else scorer.model.label,
         "accept_margin": margin,
         "agreed_margin": agreed,
         "test_sentences": "OTHER_TEST (reported); OTHER_DEV was used for tuning",
@@ -395,7 +404,8 @@ def main() -> None:
     print("1/3 offline commands", file=sys.stderr)
     dump = Path(sys.argv[sys.argv.index("--dump") + 1]) if "--dump" in sys.argv else None
     dumped = Path(sys.argv[sys.argv.index("--from") + 1]) if "--from" in sys.argv else None
-    out["commands"] = commands(quick, dump, dumped)
+    model = sys.argv[sys.argv.index("--model") + 1] if "--model" in sys.argv else None
+    out["commands"] = commands(quick, dump, dumped, model)
     earlier = RESULTS / "hearing.json"
     if "--commands-only" in sys.argv and earlier.exists():
         # The other sections' figures are kept from the earlier run, with its date.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated
 
 import numpy as np
@@ -25,7 +26,7 @@ from avagent.perception.asr.base import Recognition
 from avagent.perception.asr.checked import UNSURE, CheckedRecognizer, decide
 from avagent.perception.asr.pocketsphinx import PocketsphinxRecognizer
 from avagent.perception.asr.stage import Transcriber
-from avagent.perception.asr.whisper_scoring import Scored
+from avagent.perception.asr.whisper_scoring import CommandScorer, Scored, Written
 from avagent.policy import commands
 from avagent.sim import command_matrix as matrix
 from avagent.tools.phrases import CommandPhrases
@@ -162,6 +163,23 @@ def test_phrases_are_written_as_whisper_writes_them() -> None:
     assert "say good morning" in by_spoken  # a str slot is written out with its examples
     named = {w["spoken"]: w for w in written_commands(CommandPhrases(tools, name="robot"))}
     assert named["robot turn left"]["before"] == "Robot, turn left"
+
+
+@pytest.mark.parametrize("multilingual", [False, True])
+def test_texts_are_scored_after_the_start_faster_whisper_writes(multilingual: bool) -> None:
+    # A multilingual model (asr.whisper.model may name one) scores garbage unless it is told the
+    # language and the task before the text, as it was when it transcribed.
+    from faster_whisper.tokenizer import Tokenizer
+    from tokenizers import Tokenizer as HfTokenizer
+
+    from avagent.perception.asr.whisper_model import locate
+
+    hf = HfTokenizer.from_file(str(Path(locate(None).folder) / "tokenizer.json"))
+    whisper = SimpleNamespace(model=SimpleNamespace(is_multilingual=multilingual), hf_tokenizer=hf)
+    scorer = CommandScorer(whisper, [Written("stop", "Stop", ".", urgent=True)])
+    theirs = Tokenizer(hf, multilingual, task="transcribe", language="en")
+    assert scorer.start_tokens == [*theirs.sot_sequence, theirs.no_timestamps]
+    assert (hf.token_to_id("<|en|>") in scorer.start_tokens) is multilingual
 
 
 def test_a_phrase_with_two_numbers_cannot_be_scored() -> None:
