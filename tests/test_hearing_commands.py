@@ -22,6 +22,7 @@ from avagent.core.bus import Bus
 from avagent.core.errors import ConfigError
 from avagent.core.events import Stop, Transcript, TurnEnded
 from avagent.io.actuators import SimulatedBody
+from avagent.perception.asr import whisper_scoring
 from avagent.perception.asr.base import Recognition
 from avagent.perception.asr.checked import UNSURE, CheckedRecognizer, decide
 from avagent.perception.asr.pocketsphinx import PocketsphinxRecognizer
@@ -180,6 +181,18 @@ def test_texts_are_scored_after_the_start_faster_whisper_writes(multilingual: bo
     theirs = Tokenizer(hf, multilingual, task="transcribe", language="en")
     assert scorer.start_tokens == [*theirs.sot_sequence, theirs.no_timestamps]
     assert (hf.token_to_id("<|en|>") in scorer.start_tokens) is multilingual
+
+
+def test_the_numbers_a_transcript_names_are_found_in_digits_and_words() -> None:
+    # They are scored besides the best-ranked values: "Look at ninety degrees." was once taken
+    # for "look at fifty degrees", ninety never having been scored.
+    heard = whisper_scoring._words("Look at ninety degrees. Turn forty-five, or 180!")
+    assert heard == " look at ninety degrees turn forty five or 180 "
+    assert whisper_scoring._names(heard, 90, "ninety")
+    assert whisper_scoring._names(heard, 45, "forty five")
+    assert whisper_scoring._names(heard, 180, "one hundred eighty")
+    assert not whisper_scoring._names(heard, 50, "fifty")
+    assert not whisper_scoring._names(heard, 18, "eighteen")
 
 
 def test_a_phrase_with_two_numbers_cannot_be_scored() -> None:

@@ -20,7 +20,9 @@ and how much other speech each margin lets through.
 
 A command with a number ("turn left {n} degrees") is scored in two steps: the distribution of the
 token after its written prefix ("Turn left") ranks the values the slot allows (whisper writes each
-of 0-360 as one token), and the ``TOP_NUMBERS`` best are scored whole, in digits and in words.
+of 0-360 as one token), and the ``TOP_NUMBERS`` best are scored whole, in digits and in words, with
+the values whisper's prompted transcript names (up to ``HEARD_NUMBERS``): an espeak "ninety" after
+"Look at" ranks below "fifty" as the next token, yet the transcript reads "Look at ninety degrees.".
 
 The decoder's cross-attention reads only the frames of the utterance and ``MARGIN_FRAMES`` after it,
 not the 30 s window's padding, which makes scoring a few dozen texts cost about as much as one
@@ -35,6 +37,8 @@ from typing import Any
 import numpy as np
 
 TOP_NUMBERS = 3
+HEARD_NUMBERS = 3
+"""Values named in the transcript that are scored besides the ``TOP_NUMBERS`` best, at most."""
 LENGTH_BONUS = 0.5
 """Added per token when choosing the phrase (natural log), against the likelihood's bias to short texts."""
 MARGIN_FRAMES = 150
@@ -153,7 +157,7 @@ class CommandScorer:
             return Scored(text, None, None)
         memory = np.asarray(encoded)[:, : min(1500, samples.shape[0] // FRAME_SAMPLES + MARGIN_FRAMES)]
         memory = np.ascontiguousarray(memory)
-        spoken, written = self._choose(memory)
+        spoken, written = self._choose(memory, _words(text))
         free = self._transcribe(encoded, self._plain) if self._prompted is not self._plain else told
         # The urgent phrases ride in the same batch: a "stop" the choice passed over (in noise,
         # or in an accent whisper hears as "what") still has its own margin, for the halt.
@@ -171,8 +175,9 @@ class CommandScorer:
         found = self._model.generate(encoded, [start], beam_size=1, max_length=len(start) + MAX_FREE_TOKENS)
         return [t for t in found[0].sequences_ids[0] if t < self._eot]
 
-    def _choose(self, memory: np.ndarray) -> tuple[str, list[int]]:
-        """The most likely phrase (grammar words, written tokens), read after the prompt."""
+    def _choose(self, memory: np.ndarray, heard: str) -> tuple[str, list[int]]:
+        """The most likely phrase (grammar words, written tokens), read after the prompt;
+        ``heard``: the transcript's words (``_words``), whose numbers are scored too."""
         start = self._prompted
         first = [ids for _, ids in self._fixed] + [ids for _, ids in self._numeric]
         scores, ends = self._scores(memory, start, first)
@@ -184,7 +189,8 @@ class CommandScorer:
                 zip(c.numbers, c.number_words, strict=True),
                 key=lambda nw: -float(after[self._first_token(nw[0])]),
             )
-            for number, words in ranked[:TOP_NUMBERS]:
+            named = [nw for nw in ranked[TOP_NUMBERS:] if _names(heard, *nw)][:HEARD_NUMBERS]
+            for number, words in ranked[:TOP_NUMBERS] + named:
                 spoken = c.spoken.replace("{n}", words)
                 texts.append((spoken, self._ids(_text(c.before, str(number), c.after))))
                 texts.append((spoken, self._ids(_text(c.before, words, c.after))))
@@ -226,6 +232,17 @@ class CommandScorer:
             totals.append(float(forced + log_p[len(sequence), self._eot]))
             following.append(log_p[len(sequence)])
         return totals, following
+
+
+def _words(text: str) -> str:
+    """``text`` as lower-case words between single spaces, with one at each end ("Forty-five." is
+    " forty five ")."""
+    return " " + " ".join("".join(c if c.isalnum() else " " for c in text.lower()).split()) + " "
+
+
+def _names(heard: str, number: int, words: str) -> bool:
+    """Whether the words ``heard`` (``_words``) name ``number``, in digits or in ``words``."""
+    return f" {number} " in heard or f" {words} " in heard
 
 
 def _text(before: str, number: str, after: str) -> str:
