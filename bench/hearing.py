@@ -112,6 +112,7 @@ def _scored_decision(
         grammar=d.grammar,
         agreed_margin=agreed,
         halt_margin=halt,
+        numbers_differ=phrases.numbers_differ,
     )
 
 

@@ -109,6 +109,29 @@ def test_the_scored_command_decides_and_the_prompted_transcript_is_a_second_way_
     assert decided("What a mess.", None, None) == Recognition("What a mess.", 0.0)
 
 
+def test_a_command_whose_number_the_transcript_contradicts_is_only_unsure(phrases: CommandPhrases) -> None:
+    def decided(text: str, command: str, margin: float) -> Recognition:
+        scored = Scored(text, command, margin)
+        return decide(scored, phrases.spoken, 0.375, numbers_differ=phrases.numbers_differ)
+
+    # Scored best, within the margin, but whisper wrote another angle: the robot must not move
+    # to either on a guess (a tool that asks first is asked about).
+    fifty = "look at fifty degrees"
+    assert decided("Look at ninety degrees.", fifty, 0.3) == Recognition(fifty, UNSURE)
+    assert decided("Look at 90°.", fifty, 0.3) == Recognition(fifty, UNSURE)
+    # The same number, another phrase, or a transcript that ended early: taken as before.
+    assert decided("Look at 50 degrees.", fifty, 0.3) == Recognition(fifty, 1.0)
+    assert decided("Turn left.", "turn left ninety degrees", 0.3) == Recognition(
+        "turn left ninety degrees", 1.0
+    )
+    assert decided("Say hello.", "say good morning", 0.0) == Recognition("say good morning", 1.0)
+    assert decided("Turn right 90 degrees.", "turn left ninety degrees", 0.0).confidence == 1.0
+    assert phrases.numbers_differ("turn left ninety degrees", "turn left forty five degrees")
+    assert not phrases.numbers_differ("turn left ninety degrees", "turn right ninety degrees")
+    assert not phrases.numbers_differ("look at ninety degrees", "look at 90 degrees")
+    assert not phrases.numbers_differ("look at ninety degrees", "the radio")
+
+
 def test_a_stop_that_misses_the_margin_still_halts(phrases: CommandPhrases) -> None:
     def decided(
         text: str, command: str, margin: float, near: float, halt: float | None = 2.75

@@ -45,6 +45,7 @@ def checked_recognizer(
         agreed_margin=hearing.agreed_margin,
         halt_margin=hearing.halt_margin,
         urgent=phrases.urgent,
+        numbers_differ=phrases.numbers_differ,
     )
 
 

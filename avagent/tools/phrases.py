@@ -213,6 +213,18 @@ class CommandPhrases:
             return out
         return said if said in self.extra else None
 
+    def numbers_differ(self, one: str, other: str) -> bool:
+        """Whether ``one`` and ``other`` are the same phrase said with different numbers ("look at
+        ninety degrees" and "look at fifty degrees"): two ways of hearing that disagree on how far
+        to move."""
+        a, b = self.match(one, exact=True), self.match(other, exact=True)
+        if a is None or b is None or a.tool != b.tool or a.phrase != b.phrase:
+            return False
+        numeric = {
+            slot.name for p in self.phrases if p.template == a.phrase for slot in p.slots if slot.numeric
+        }
+        return any(a.args.get(name) != b.args.get(name) for name in numeric)
+
 
 _CONTRACTIONS = {"what's": "what is", "it's": "it is", "that's": "that is"}
 

@@ -55,6 +55,7 @@ class CheckedRecognizer:
         agreed_margin: float,
         halt_margin: float | None = None,
         urgent: Collection[str] = (),
+        numbers_differ: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.name = f"{scorer.name}-commands"
         self.grammar = grammar
@@ -64,6 +65,7 @@ class CheckedRecognizer:
         self._agreed_margin = agreed_margin
         self._halt_margin = halt_margin
         self._urgent = frozenset(urgent)
+        self._numbers_differ = numbers_differ
 
     async def start(self) -> None:
         """Start both recognisers; safe to call twice."""
@@ -96,6 +98,7 @@ class CheckedRecognizer:
             grammar=heard,
             agreed_margin=self._agreed_margin,
             halt_margin=self._halt_margin,
+            numbers_differ=self._numbers_differ,
         )
 
 
@@ -108,23 +111,29 @@ def decide(
     grammar: Recognition | None = None,
     agreed_margin: float = 0.0,
     halt_margin: float | None = None,
+    numbers_differ: Callable[[str, str], bool] | None = None,
 ) -> Recognition:
-    """What ``scored`` makes of an utterance: its command (in the grammar's words, confidence 1)
-    when the margin is at least ``-accept_margin``; else, when whisper's prompted transcript is
-    an ``urgent`` phrase ("Stop."), that phrase: told to expect commands, whisper completes other
-    speech into one now and then ("turn the page" as "Turn left."), which must move nothing, but
-    taking other speech for "stop" only halts, while a lost "stop" does not; else the command when
-    its margin is at least ``-agreed_margin`` and two other ways of hearing say the same phrase,
-    whole: whisper's prompted transcript and the ``grammar`` recogniser (with at least
-    ``AGREED_CONFIDENCE``) - each alone completes other speech into a command now and then, both
-    together seldom; else the command at confidence ``UNSURE`` when its margin misses by less than
-    ``UNSURE_BAND`` (the policy asks first for a tool that asks, and says it did not understand
-    otherwise); else the transcript, confidence 0.
+    """What ``scored`` makes of an utterance: its command (in the grammar's words, confidence 1) when
+    the margin is at least ``-accept_margin``, unless whisper's prompted transcript is the same phrase
+    with another number (``numbers_differ``: "Look at ninety degrees." against "look at fifty degrees";
+    the command is then only unsure, confidence ``UNSURE``); else, when whisper's prompted transcript is
+    an ``urgent`` phrase ("Stop."), that phrase: told to expect commands, whisper completes other speech
+    into one now and then ("turn the page" as "Turn left."), which must move nothing, but taking other
+    speech for "stop" only halts, while a lost "stop" does not; else the command when its margin is at
+    least ``-agreed_margin`` and two other ways of hearing say the same phrase, whole: whisper's
+    prompted transcript and the ``grammar`` recogniser (with at least ``AGREED_CONFIDENCE``) - each
+    alone completes other speech into a command now and then, both together seldom; else the command at
+    confidence ``UNSURE`` when its margin misses by less than ``UNSURE_BAND`` (the policy asks first for
+    a tool that asks, and says it did not understand otherwise); else the transcript, confidence 0.
 
     Whatever is taken, unless it is an urgent phrase itself, the result says to halt (``halt``)
     when the most likely urgent phrase is at least ``-halt_margin`` (None: never): a lost "stop"
     is the one mistake a robot must not make, and other speech heard as "stop" only halts it."""
     taken = _taken(scored, spoken, accept_margin, urgent, grammar, agreed_margin)
+    if numbers_differ is not None and taken.confidence == 1.0 and scored.text:
+        heard = spoken(scored.text)
+        if heard is not None and numbers_differ(heard, taken.text):
+            taken = Recognition(taken.text, UNSURE)
     near = scored.urgent_margin
     if (
         halt_margin is None
